@@ -1,0 +1,403 @@
+//! `cdrlake`: the command-line entry point.
+
+mod output;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cdrlake_engine::EngineOptions;
+use cdrlake_ingest::{EXIT_FAILED, IngestOptions};
+use cdrlake_store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use output::Format;
+
+const ABOUT: &str = "cdrlake: an analytics engine for call detail records.
+
+Pipelines drop CDRs (Parquet, CSV, JSON Lines) under <store>/landing/<table>/; `cdrlake ingest`
+validates them into Delta tables under <store>/tables/ (rejected rows go to
+<store>/quarantine/), and `cdrlake query` answers SQL over them.";
+
+const AFTER: &str = "Exit codes: 0 success; 1 failure; 2 bad command line; 3 (ingest) finished, but some rows or files were quarantined.
+
+Examples:
+  cdrlake demo
+  cdrlake generate --tenants 20 --days 30 --calls-per-day 50000
+  cdrlake ingest --json
+  cdrlake query \"SELECT disposition, count(*) FROM calls GROUP BY 1 ORDER BY 2 DESC\"
+  cdrlake --store s3://bucket/lake query \"SHOW TABLES\"";
+
+#[derive(Parser, Debug)]
+#[command(name = "cdrlake", version, about = ABOUT, after_help = AFTER)]
+struct Cli {
+    /// Where the lake is: a local directory or s3://bucket/prefix (S3 is configured by the
+    /// standard AWS_* environment variables, e.g. AWS_ENDPOINT_URL and AWS_ALLOW_HTTP=true).
+    #[arg(long, global = true, env = "CDRLAKE_STORE", default_value = cdrlake_store::DEFAULT_STORE)]
+    store: String,
+
+    /// Threads to use (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a demo lake if absent, ingest it, and show example queries.
+    Demo,
+    /// Generate realistic, deterministic CDRs as landing Parquet.
+    Generate(GenerateArgs),
+    /// Validate landed files into the Delta tables; rejected rows go to quarantine.
+    ///
+    /// Every landed file is ingested exactly once, however often ingest runs or is killed.
+    Ingest(IngestArgs),
+    /// Run SQL over the lake's tables (SHOW TABLES lists them).
+    Query(QueryArgs),
+    /// Print the canonical schema.
+    Schema {
+        /// As the Markdown of docs/schema.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    /// Number of tenants.
+    #[arg(long, default_value_t = 8)]
+    tenants: usize,
+    /// Number of days.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    /// Calls per weekday over all tenants (weekends are quieter).
+    #[arg(long, default_value_t = 2_000, conflicts_with = "calls")]
+    calls_per_day: u64,
+    /// Total calls (approximately) instead of --calls-per-day.
+    #[arg(long)]
+    calls: Option<u64>,
+    /// Random seed: the same seed and options give the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// First day (YYYY-MM-DD), in each tenant's time zone.
+    #[arg(long, default_value = "2026-10-01")]
+    start: chrono::NaiveDate,
+    /// Files per table and day.
+    #[arg(long, default_value_t = 1)]
+    files_per_day: usize,
+    /// Fraction of call rows to make invalid on purpose (to see quarantine at work).
+    #[arg(long, default_value_t = 0.0)]
+    bad_rows: f64,
+    /// Where to write (a store location); default: the --store's landing folders.
+    #[arg(long)]
+    out: Option<String>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct IngestArgs {
+    /// Only these tables (repeatable); default all.
+    #[arg(long = "table", value_name = "TABLE")]
+    tables: Vec<String>,
+    /// Local Parquet, CSV or JSON Lines files with the canonical columns, ingested into the
+    /// one --table given.
+    paths: Vec<PathBuf>,
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+    Parquet,
+}
+
+#[derive(clap::Args, Debug)]
+struct QueryArgs {
+    /// The SQL to run.
+    sql: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: QueryFormat,
+    /// Write to this file instead of stdout (required for parquet).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILED as u8);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {}", error_text(&e));
+            ExitCode::from(EXIT_FAILED as u8)
+        }
+    }
+}
+
+/// The error and its causes, leaving out causes whose text the message already contains
+/// (many library errors repeat their source in their own message).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !text.contains(&msg) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&msg);
+        }
+    }
+    text
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let engine = EngineOptions {
+        target_partitions: cli.threads,
+    };
+    match cli.command {
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", cdrlake_schema::markdown());
+            } else {
+                for t in cdrlake_schema::TABLES {
+                    println!("{}", t.name);
+                    for c in t.columns {
+                        println!("  {:<28} {}", c.name, c.ty.doc_name());
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Generate(args) => {
+            let store = Store::open(args.out.as_deref().unwrap_or(&cli.store))?;
+            let opts = generate_options(&args, cli.threads)?;
+            let bar = progress(!args.json);
+            let s = cdrlake_generate::generate(&store, opts, bar.clone()).await?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!(
+                    "generated {} files ({:.1} MB) in {:.1} s into {}/landing:",
+                    s.files,
+                    s.bytes as f64 / 1e6,
+                    s.seconds,
+                    store.location()
+                );
+                for (table, rows) in &s.rows {
+                    println!("  {table:<14} {rows:>12} rows");
+                }
+            }
+            Ok(0)
+        }
+        Command::Ingest(args) => {
+            let store = Store::open(&cli.store)?;
+            let s = ingest(&store, &args.tables, args.paths, !args.json).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_ingest_summary(&s);
+            }
+            Ok(s.exit_code)
+        }
+        Command::Query(args) => {
+            let store = Store::open(&cli.store)?;
+            let ctx = cdrlake_engine::open(&store, &engine).await?;
+            let format = match args.format {
+                QueryFormat::Table => Format::Table,
+                QueryFormat::Csv => Format::Csv,
+                QueryFormat::Json => Format::Json,
+                QueryFormat::Jsonl => Format::JsonLines,
+                QueryFormat::Parquet => Format::Parquet,
+            };
+            output::run_query(&ctx, &args.sql, format, args.output.as_deref()).await?;
+            Ok(0)
+        }
+        Command::Demo => demo(&cli.store, &engine).await,
+    }
+}
+
+fn generate_options(args: &GenerateArgs, threads: usize) -> Result<cdrlake_generate::GenerateOptions> {
+    let mut o = cdrlake_generate::GenerateOptions {
+        tenants: args.tenants,
+        days: args.days,
+        calls_per_day: args.calls_per_day,
+        seed: args.seed,
+        start: args.start,
+        files_per_day: args.files_per_day,
+        bad_rows: args.bad_rows,
+        ..Default::default()
+    };
+    if threads > 0 {
+        o.threads = threads;
+    }
+    if let Some(total) = args.calls {
+        if args.days == 0 {
+            bail!("--days must be at least 1");
+        }
+        // Weekends carry about a third of a weekday's calls: 5 + 2 * 0.3 = 5.6 weekday-equivalents a week.
+        o.calls_per_day = ((total as f64) / (args.days as f64 * 5.6 / 7.0)).ceil() as u64;
+    }
+    Ok(o)
+}
+
+fn progress(enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg:>14} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+async fn ingest(
+    store: &Store,
+    tables: &[String],
+    paths: Vec<PathBuf>,
+    show_progress: bool,
+) -> Result<cdrlake_ingest::IngestSummary> {
+    let mut defs = Vec::new();
+    for t in tables {
+        let def = cdrlake_schema::table(t).with_context(|| {
+            format!(
+                "unknown table '{t}'; tables are: {}",
+                cdrlake_schema::table_names().join(", ")
+            )
+        })?;
+        defs.push(def);
+    }
+    if !paths.is_empty() && defs.len() != 1 {
+        bail!("files given on the command line need exactly one --table to go into");
+    }
+    let opts = IngestOptions {
+        tables: if defs.is_empty() {
+            cdrlake_schema::TABLES.iter().collect()
+        } else {
+            defs
+        },
+        paths,
+        progress: progress(show_progress),
+    };
+    let bar = opts.progress.clone();
+    let s = cdrlake_ingest::ingest(store, opts).await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(s)
+}
+
+fn print_ingest_summary(s: &cdrlake_ingest::IngestSummary) {
+    println!(
+        "ingested {} new files ({} already ingested) in {:.1} s: {} rows in, {} ingested, {} quarantined",
+        s.files_ingested, s.files_already_ingested, s.seconds, s.rows_in, s.rows_ingested, s.rows_quarantined
+    );
+    for t in s.tables.iter().filter(|t| t.files_found > 0) {
+        println!(
+            "  {:<14} files {:>5} new / {:>5} found  rows {:>10} in {:>10} ingested {:>7} quarantined",
+            t.table, t.files_ingested, t.files_found, t.rows_in, t.rows_ingested, t.rows_quarantined
+        );
+    }
+    if !s.rows_quarantined_by_reason.is_empty() {
+        println!("  quarantined by reason:");
+        for (reason, n) in &s.rows_quarantined_by_reason {
+            println!("    {reason:<20} {n:>8}");
+        }
+        println!("  see them with: cdrlake query \"SELECT * FROM quarantine_calls LIMIT 20\"");
+    }
+}
+
+async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
+    let store = Store::open(location)?;
+    let landing = Store::landing_prefix("calls");
+    let has_landing = futures::StreamExt::next(&mut store.object_store().list(Some(&landing)))
+        .await
+        .is_some();
+    if !has_landing {
+        let today = chrono::Utc::now().date_naive();
+        let opts = cdrlake_generate::GenerateOptions {
+            tenants: 6,
+            days: 28,
+            calls_per_day: 3_000,
+            start: today - chrono::Duration::days(28),
+            bad_rows: 0.001,
+            ..Default::default()
+        };
+        println!(
+            "generating a demo lake in {} ({} tenants, {} days, ~{} calls a weekday) ...",
+            store.location(),
+            opts.tenants,
+            opts.days,
+            opts.calls_per_day
+        );
+        let g = cdrlake_generate::generate(&store, opts, progress(true)).await?;
+        println!("  {} landing files, {:.1} MB", g.files, g.bytes as f64 / 1e6);
+    } else {
+        println!("using the existing lake in {}", store.location());
+    }
+    let s = ingest(&store, &[], vec![], true).await?;
+    print_ingest_summary(&s);
+    let ctx = cdrlake_engine::open(&store, engine).await?;
+    let examples = [
+        ("The tables", "SHOW TABLES"),
+        (
+            "Calls by outcome",
+            "SELECT disposition, count(*) AS calls, sum(billable_s) / 60 AS minutes FROM calls GROUP BY disposition ORDER BY calls DESC",
+        ),
+        (
+            "ASR, ACD and margin per wholesale customer (ratios over the whole period)",
+            "SELECT customer, count(*) AS attempts, \
+             round(100.0 * avg(CASE WHEN disposition = 'answered' THEN 1 ELSE 0 END), 1) AS asr_pct, \
+             round(sum(billable_s) / nullif(sum(CASE WHEN disposition = 'answered' THEN 1 ELSE 0 END), 0), 1) AS acd_s, \
+             sum(customer_charge) AS charge, sum(provider_cost) AS cost, \
+             sum(customer_charge) - sum(provider_cost) AS profit \
+             FROM calls WHERE customer IS NOT NULL GROUP BY customer ORDER BY charge DESC",
+        ),
+        (
+            "Poor audio streams (Call Quality Dashboard thresholds)",
+            "SELECT count(*) AS audio_streams, \
+             sum(CASE WHEN loss_rate_avg > 0.1 OR jitter_avg_ms > 30 OR rtt_avg_ms > 500 OR concealed_ratio > 0.07 OR degradation_avg > 1.0 THEN 1 ELSE 0 END) AS poor \
+             FROM streams WHERE media = 'audio'",
+        ),
+        (
+            "Rows ingest rejected, by reason",
+            "SELECT kind, column_name, sum(rows) AS rows, min(reason) AS example FROM quarantine_calls GROUP BY kind, column_name ORDER BY rows DESC",
+        ),
+    ];
+    for (title, sql) in examples {
+        println!("\n-- {title}\n{sql};");
+        if let Err(e) = output::run_query(&ctx, sql, Format::Table, None).await {
+            println!("({e:#})");
+        }
+    }
+    println!(
+        "\nTry your own: cdrlake --store {} query \"SELECT * FROM calls LIMIT 5\"",
+        store.location()
+    );
+    Ok(0)
+}

@@ -1,0 +1,96 @@
+//! Running a query and writing its result as a table, CSV, JSON or Parquet.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::prelude::SessionContext;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    JsonLines,
+    Parquet,
+}
+
+pub async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    format: Format,
+    output: Option<&Path>,
+) -> Result<()> {
+    let df = ctx.sql(sql).await.context("query failed")?;
+    let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.context("query failed")?;
+    let mut sink: Box<dyn Write + Send> = match output {
+        Some(p) => Box::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None if format == Format::Parquet => {
+            bail!("--format parquet needs --output FILE")
+        }
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    write_batches(&mut sink, &schema, &batches, format)?;
+    sink.flush().context("cannot write the result")?;
+    Ok(())
+}
+
+pub fn write_batches(
+    sink: &mut (dyn Write + Send),
+    schema: &Arc<Schema>,
+    batches: &[RecordBatch],
+    format: Format,
+) -> Result<()> {
+    // An empty result still shows its columns.
+    let empty;
+    let batches = if batches.is_empty() {
+        empty = [RecordBatch::new_empty(schema.clone())];
+        &empty[..]
+    } else {
+        batches
+    };
+    match format {
+        Format::Table => {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
+            writeln!(sink, "{text}")?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(sink);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = datafusion::arrow::json::ArrayWriter::new(sink);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            drop(w);
+        }
+        Format::JsonLines => {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(sink);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Format::Parquet => {
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.close()?;
+        }
+    }
+    Ok(())
+}
