@@ -110,6 +110,9 @@ struct IngestArgs {
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// At most this many files per Delta commit (smaller = more, smaller commits).
+    #[arg(long, default_value_t = cdrlake_ingest::GROUP_FILES)]
+    files_per_commit: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -214,7 +217,14 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Ingest(args) => {
             let store = Store::open(&cli.store)?;
-            let s = ingest(&store, &args.tables, args.paths, !args.json).await?;
+            let s = ingest(
+                &store,
+                &args.tables,
+                args.paths,
+                !args.json,
+                args.files_per_commit,
+            )
+            .await?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -239,7 +249,10 @@ async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn generate_options(args: &GenerateArgs, threads: usize) -> Result<cdrlake_generate::GenerateOptions> {
+fn generate_options(
+    args: &GenerateArgs,
+    threads: usize,
+) -> Result<cdrlake_generate::GenerateOptions> {
     let mut o = cdrlake_generate::GenerateOptions {
         tenants: args.tenants,
         days: args.days,
@@ -281,6 +294,7 @@ async fn ingest(
     tables: &[String],
     paths: Vec<PathBuf>,
     show_progress: bool,
+    files_per_commit: usize,
 ) -> Result<cdrlake_ingest::IngestSummary> {
     let mut defs = Vec::new();
     for t in tables {
@@ -303,6 +317,7 @@ async fn ingest(
         },
         paths,
         progress: progress(show_progress),
+        files_per_commit,
     };
     let bar = opts.progress.clone();
     let s = cdrlake_ingest::ingest(store, opts).await?;
@@ -315,12 +330,22 @@ async fn ingest(
 fn print_ingest_summary(s: &cdrlake_ingest::IngestSummary) {
     println!(
         "ingested {} new files ({} already ingested) in {:.1} s: {} rows in, {} ingested, {} quarantined",
-        s.files_ingested, s.files_already_ingested, s.seconds, s.rows_in, s.rows_ingested, s.rows_quarantined
+        s.files_ingested,
+        s.files_already_ingested,
+        s.seconds,
+        s.rows_in,
+        s.rows_ingested,
+        s.rows_quarantined
     );
     for t in s.tables.iter().filter(|t| t.files_found > 0) {
         println!(
             "  {:<14} files {:>5} new / {:>5} found  rows {:>10} in {:>10} ingested {:>7} quarantined",
-            t.table, t.files_ingested, t.files_found, t.rows_in, t.rows_ingested, t.rows_quarantined
+            t.table,
+            t.files_ingested,
+            t.files_found,
+            t.rows_in,
+            t.rows_ingested,
+            t.rows_quarantined
         );
     }
     if !s.rows_quarantined_by_reason.is_empty() {
@@ -356,11 +381,15 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
             opts.calls_per_day
         );
         let g = cdrlake_generate::generate(&store, opts, progress(true)).await?;
-        println!("  {} landing files, {:.1} MB", g.files, g.bytes as f64 / 1e6);
+        println!(
+            "  {} landing files, {:.1} MB",
+            g.files,
+            g.bytes as f64 / 1e6
+        );
     } else {
         println!("using the existing lake in {}", store.location());
     }
-    let s = ingest(&store, &[], vec![], true).await?;
+    let s = ingest(&store, &[], vec![], true, cdrlake_ingest::GROUP_FILES).await?;
     print_ingest_summary(&s);
     let ctx = cdrlake_engine::open(&store, engine).await?;
     let examples = [

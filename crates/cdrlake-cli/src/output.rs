@@ -29,9 +29,9 @@ pub async fn run_query(
     let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.context("query failed")?;
     let mut sink: Box<dyn Write + Send> = match output {
-        Some(p) => Box::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ),
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
         None if format == Format::Parquet => {
             bail!("--format parquet needs --output FILE")
         }
@@ -85,7 +85,8 @@ pub fn write_batches(
             w.finish()?;
         }
         Format::Parquet => {
-            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)?;
+            let mut w =
+                datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)?;
             for b in batches {
                 w.write(b)?;
             }

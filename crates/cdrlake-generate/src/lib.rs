@@ -8,8 +8,8 @@ mod model;
 mod prng;
 mod rows;
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,7 +60,9 @@ impl Default for GenerateOptions {
             start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default(),
             files_per_day: 1,
             bad_rows: 0.0,
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -179,7 +181,12 @@ fn build_world(opts: &GenerateOptions) -> World {
             numbers.push((did(300 + k), "user", None));
         }
         numbers.push((
-            format!("+1{}{}{:04}", r.pick(model::TOLL_FREE_NPAS), r.range(200, 999), r.below(10_000)),
+            format!(
+                "+1{}{}{:04}",
+                r.pick(model::TOLL_FREE_NPAS),
+                r.range(200, 999),
+                r.below(10_000)
+            ),
             "toll_free",
             Some(format!("{id}-aa")),
         ));
@@ -208,8 +215,8 @@ fn build_world(opts: &GenerateOptions) -> World {
 
 /// Share of a local day's calls that start in each hour: a morning and an afternoon peak.
 const HOURLY: [f64; 24] = [
-    0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 2.5, 6.0, 9.0, 10.0, 9.0, 6.5, 7.5, 9.5, 9.0, 7.5, 5.0,
-    2.5, 1.5, 1.0, 0.7, 0.5, 0.3,
+    0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 2.5, 6.0, 9.0, 10.0, 9.0, 6.5, 7.5, 9.5, 9.0, 7.5, 5.0, 2.5,
+    1.5, 1.0, 0.7, 0.5, 0.3,
 ];
 
 fn weekday_factor(d: NaiveDate) -> f64 {
@@ -358,11 +365,22 @@ fn network(r: &mut Prng, relay: bool) -> Network {
     }
 }
 
-fn gen_streams(r: &mut Prng, c: &CallRow, net: &Network, codec: &'static str, out: &mut Vec<StreamRow>) {
+fn gen_streams(
+    r: &mut Prng,
+    c: &CallRow,
+    net: &Network,
+    codec: &'static str,
+    out: &mut Vec<StreamRow>,
+) {
     let Some(answer) = c.answer_us else { return };
     let dur = c.billable_s.max(1);
     let kinds: &[(&'static str, &'static str)] = match c.media {
-        "video" => &[("audio", "in"), ("audio", "out"), ("video", "in"), ("video", "out")],
+        "video" => &[
+            ("audio", "in"),
+            ("audio", "out"),
+            ("video", "in"),
+            ("video", "out"),
+        ],
         "app_sharing" => &[("audio", "in"), ("audio", "out"), ("app_sharing", "out")],
         "audio" => &[("audio", "in"), ("audio", "out")],
         _ => &[],
@@ -394,7 +412,11 @@ fn gen_streams(r: &mut Prng, c: &CallRow, net: &Network, codec: &'static str, ou
             lost_per_minute.push(lost as i32);
         }
         let lost_total = lost_total.min(sent);
-        let loss_avg = if sent > 0 { lost_total as f64 / sent as f64 } else { 0.0 };
+        let loss_avg = if sent > 0 {
+            lost_total as f64 / sent as f64
+        } else {
+            0.0
+        };
         let jitter = net.jitter * r.lognormal(1.0, 0.2);
         let rtt = net.rtt * r.lognormal(1.0, 0.1);
         let is_audio = *media == "audio";
@@ -425,12 +447,22 @@ fn gen_streams(r: &mut Prng, c: &CallRow, net: &Network, codec: &'static str, ou
             degradation_avg: is_audio.then(|| (4.4 - mos).max(0.0) * 0.8),
             mos_avg: is_audio.then_some(mos),
             mos_min: is_audio.then(|| (mos - r.f64() * 0.6).max(1.0)),
-            frame_rate_avg: (*media == "video")
-                .then(|| if net.quality == 2 { r.range(4, 12) as f64 } else { r.range(24, 30) as f64 }),
+            frame_rate_avg: (*media == "video").then(|| {
+                if net.quality == 2 {
+                    r.range(4, 12) as f64
+                } else {
+                    r.range(24, 30) as f64
+                }
+            }),
             frame_loss_pct: (*media == "video").then(|| (loss_avg * 100.0 * 3.0).min(100.0)),
             post_fec_loss_rate: (*media == "video").then(|| (loss_avg * 0.5).min(1.0)),
-            spoiled_tile_pct: (*media == "app_sharing")
-                .then(|| if net.quality == 2 { 20.0 + r.f64() * 40.0 } else { r.f64() * 5.0 }),
+            spoiled_tile_pct: (*media == "app_sharing").then(|| {
+                if net.quality == 2 {
+                    20.0 + r.f64() * 40.0
+                } else {
+                    r.f64() * 5.0
+                }
+            }),
             app_latency_ms: (*media == "app_sharing").then(|| rtt * 0.8 + r.f64() * 50.0),
             relative_one_way_delay_ms: (*media == "app_sharing").then(|| rtt / 2.0 + jitter),
             lost_per_minute,
@@ -447,7 +479,8 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
     let day = opts.start + chrono::Duration::days(day_idx as i64);
     let mut r = Prng::new(opts.seed, &[2, t_idx as u64, day_idx as u64]);
     let total_weight: f64 = w.tenants.iter().map(|t| t.weight).sum();
-    let expected = opts.calls_per_day as f64 * t.weight / total_weight * weekday_factor(day)
+    let expected = opts.calls_per_day as f64 * t.weight / total_weight
+        * weekday_factor(day)
         * r.lognormal(1.0, 0.1);
     let n_calls = expected.floor() as usize + usize::from(r.f64() < expected.fract());
     let city = &CITIES[t.city];
@@ -488,7 +521,11 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
             *r.pick(&["inbound", "inbound", "outbound", "outbound", "internal"])
         };
         let media = if in_conference {
-            if device.video && r.chance(0.6) { "video" } else { "audio" }
+            if device.video && r.chance(0.6) {
+                "video"
+            } else {
+                "audio"
+            }
         } else {
             match r.weighted(&[80.0, 14.0, 4.5, 1.5]) {
                 0 => "audio",
@@ -500,7 +537,10 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
         };
         let (other_number, other_dialled) = if direction == "internal" {
             let peer = &t.users[r.below(t.users.len() as u64) as usize];
-            (peer.number.clone(), peer.number.clone().unwrap_or_else(|| peer.id.clone()))
+            (
+                peer.number.clone(),
+                peer.number.clone().unwrap_or_else(|| peer.id.clone()),
+            )
         } else if in_conference && r.chance(0.5) {
             // A PSTN participant dialling into the bridge, or a client joining it.
             outside_number(&mut r)
@@ -510,37 +550,63 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
         let is_pstn = direction != "internal";
         let sip = |u: &str| format!("sip:{u}@{}.example.com", t.id);
         let (caller_number, caller_user, callee_number, callee_user, dialled) = match direction {
-            "outbound" => (user.number.clone(), Some(sip(&user.id)), other_number.clone(), None, Some(other_dialled)),
-            "internal" => (user.number.clone(), Some(sip(&user.id)), other_number.clone(), None, Some(other_dialled)),
+            "outbound" => (
+                user.number.clone(),
+                Some(sip(&user.id)),
+                other_number.clone(),
+                None,
+                Some(other_dialled),
+            ),
+            "internal" => (
+                user.number.clone(),
+                Some(sip(&user.id)),
+                other_number.clone(),
+                None,
+                Some(other_dialled),
+            ),
             _ => {
                 let target = if in_conference {
-                    t.numbers.iter().find(|n| n.1 == "conference").map(|n| n.0.clone())
+                    t.numbers
+                        .iter()
+                        .find(|n| n.1 == "conference")
+                        .map(|n| n.0.clone())
                 } else {
                     user.number.clone()
                 };
-                (other_number.clone(), None, target.clone(), Some(sip(&user.id)), target)
+                (
+                    other_number.clone(),
+                    None,
+                    target.clone(),
+                    Some(sip(&user.id)),
+                    target,
+                )
             }
         };
 
         // Outcome.
-        let (disposition, sip_code, q850, reason) = match r.weighted(&[70.0, 8.0, 12.0, 5.0, 3.0, 2.0]) {
-            0 => ("answered", 200, 16, *r.pick(ANSWER_REASONS)),
-            1 => ("busy", 486, 17, "busy"),
-            2 => ("no_answer", *r.pick(&[480, 408]), 19, "no answer"),
-            3 => *r.pick(&[
-                ("failed", 503, 34, "no circuit available"),
-                ("failed", 404, 1, "unallocated number"),
-                ("failed", 500, 41, "temporary failure"),
-            ]),
-            4 => ("rejected", 603, 21, "call rejected"),
-            _ => ("lost_to_queue", 487, 16, "caller abandoned in queue"),
-        };
+        let (disposition, sip_code, q850, reason) =
+            match r.weighted(&[70.0, 8.0, 12.0, 5.0, 3.0, 2.0]) {
+                0 => ("answered", 200, 16, *r.pick(ANSWER_REASONS)),
+                1 => ("busy", 486, 17, "busy"),
+                2 => ("no_answer", *r.pick(&[480, 408]), 19, "no answer"),
+                3 => *r.pick(&[
+                    ("failed", 503, 34, "no circuit available"),
+                    ("failed", 404, 1, "unallocated number"),
+                    ("failed", 500, 41, "temporary failure"),
+                ]),
+                4 => ("rejected", 603, 21, "call rejected"),
+                _ => ("lost_to_queue", 487, 16, "caller abandoned in queue"),
+            };
         let (disposition, sip_code, q850, reason) = if in_conference {
             ("answered", 200, 16, "left the conference")
         } else {
             (disposition, sip_code, q850, reason)
         };
-        let pdd_ms = if is_pstn { r.lognormal(1800.0, 0.5) } else { r.lognormal(300.0, 0.4) } as i64;
+        let pdd_ms = if is_pstn {
+            r.lognormal(1800.0, 0.5)
+        } else {
+            r.lognormal(300.0, 0.4)
+        } as i64;
         let ring = (pdd_ms / 1000) + r.range(2, 25);
         let answered = disposition == "answered";
         let talk = if answered {
@@ -559,12 +625,23 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
         let provider_idx = r.below(PROVIDERS.len() as u64) as usize;
         let provider = &PROVIDERS[provider_idx];
         let wholesale = is_pstn;
-        let cust_billed = billed_seconds(talk, customer.first_increment_s as i64, customer.next_increment_s as i64);
-        let prov_billed = billed_seconds(talk, provider.first_increment_s as i64, provider.next_increment_s as i64);
+        let cust_billed = billed_seconds(
+            talk,
+            customer.first_increment_s as i64,
+            customer.next_increment_s as i64,
+        );
+        let prov_billed = billed_seconds(
+            talk,
+            provider.first_increment_s as i64,
+            provider.next_increment_s as i64,
+        );
         let (ip, city_row) = if r.chance(0.85) {
             (format!("203.0.113.{}", r.range(1, 254)), city)
         } else {
-            (format!("198.51.100.{}", r.range(1, 254)), &CITIES[r.below(CITIES.len() as u64) as usize])
+            (
+                format!("198.51.100.{}", r.range(1, 254)),
+                &CITIES[r.below(CITIES.len() as u64) as usize],
+            )
         };
         let rating = (answered && r.chance(0.1)).then(|| match net.quality {
             0 => *r.pick(&[3, 4, 4, 5, 5, 5]),
@@ -610,15 +687,23 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
             latitude: city_row.lat + (r.f64() - 0.5) * 0.1,
             longitude: city_row.lon + (r.f64() - 0.5) * 0.1,
             license_decision: None,
-            dtmf_digits: answered.then(|| if direction == "inbound" { r.range(0, 12) as i32 } else { 0 }),
+            dtmf_digits: answered.then(|| {
+                if direction == "inbound" {
+                    r.range(0, 12) as i32
+                } else {
+                    0
+                }
+            }),
             customer_rate: wholesale.then_some(customer.rates_micros[dest] as i128),
             customer_first_increment_s: wholesale.then_some(customer.first_increment_s),
             customer_next_increment_s: wholesale.then_some(customer.next_increment_s),
-            customer_charge: wholesale.then(|| rated_micros(cust_billed, customer.rates_micros[dest])),
+            customer_charge: wholesale
+                .then(|| rated_micros(cust_billed, customer.rates_micros[dest])),
             provider_rate: wholesale.then_some(provider.rates_micros[dest] as i128),
             provider_first_increment_s: wholesale.then_some(provider.first_increment_s),
             provider_next_increment_s: wholesale.then_some(provider.next_increment_s),
-            provider_cost: wholesale.then(|| rated_micros(prov_billed, provider.rates_micros[dest])),
+            provider_cost: wholesale
+                .then(|| rated_micros(prov_billed, provider.rates_micros[dest])),
             user_rating: rating,
         });
         nets.push((net, device.codec));
@@ -647,7 +732,10 @@ fn apply_licences(t: &Tenant, calls: &mut [CallRow]) {
     let ceiling = if l >= 6 { l + l / 2 } else { l };
     let mut active: BinaryHeap<Reverse<i64>> = BinaryHeap::new();
     for c in calls.iter_mut() {
-        while active.peek().is_some_and(|Reverse(end)| *end <= c.invite_us) {
+        while active
+            .peek()
+            .is_some_and(|Reverse(end)| *end <= c.invite_us)
+        {
             active.pop();
         }
         let concurrency = active.len() as i64 + 1;
@@ -694,7 +782,14 @@ fn corrupt(r: &mut Prng, c: &mut CallRow) {
     }
 }
 
-fn gen_messages(w: &World, t_idx: usize, day: NaiveDate, day_idx: u32, r: &mut Prng, out: &mut DayData) {
+fn gen_messages(
+    w: &World,
+    t_idx: usize,
+    day: NaiveDate,
+    day_idx: u32,
+    r: &mut Prng,
+    out: &mut DayData,
+) {
     let t = &w.tenants[t_idx];
     let expected = t.users.len() as f64 * 1.5 * weekday_factor(day);
     let n = expected as usize;
@@ -714,17 +809,32 @@ fn gen_messages(w: &World, t_idx: usize, day: NaiveDate, day_idx: u32, r: &mut P
                 format!("sip:{}@{}.example.com", from.id, t.id)
             },
             to_user: format!("sip:{}@{}.example.com", to.id, t.id),
-            participants: if r.chance(0.9) { 2 } else { r.range(3, 6) as i32 },
+            participants: if r.chance(0.9) {
+                2
+            } else {
+                r.range(3, 6) as i32
+            },
             start_us: start,
             end_us: (!lost).then(|| start + (r.lognormal(240.0, 0.8) as i64 + 5) * MICROS),
-            message_count: if lost { 1 } else { (r.lognormal(6.0, 0.7) as i32).max(1) },
+            message_count: if lost {
+                1
+            } else {
+                (r.lognormal(6.0, 0.7) as i32).max(1)
+            },
             outcome: if lost { "lost" } else { "accepted" },
             direction: if external { "inbound" } else { "internal" },
         });
     }
 }
 
-fn gen_registrations(w: &World, t_idx: usize, day: NaiveDate, day_idx: u32, r: &mut Prng, out: &mut DayData) {
+fn gen_registrations(
+    w: &World,
+    t_idx: usize,
+    day: NaiveDate,
+    day_idx: u32,
+    r: &mut Prng,
+    out: &mut DayData,
+) {
     let t = &w.tenants[t_idx];
     let p_login = 0.75 * weekday_factor(day).min(1.0);
     let mut k = 0;
@@ -740,7 +850,11 @@ fn gen_registrations(w: &World, t_idx: usize, day: NaiveDate, day_idx: u32, r: &
             u_idx % 256
         );
         let ip = format!("203.0.113.{}", 1 + (u_idx % 254));
-        let mut push = |r: &mut Prng, event_type: &'static str, at: i64, success: bool, reason: Option<&'static str>| {
+        let mut push = |r: &mut Prng,
+                        event_type: &'static str,
+                        at: i64,
+                        success: bool,
+                        reason: Option<&'static str>| {
             k += 1;
             let _ = r;
             out.registrations.push(RegistrationRow {
@@ -766,7 +880,12 @@ fn gen_registrations(w: &World, t_idx: usize, day: NaiveDate, day_idx: u32, r: &
             continue;
         }
         if r.chance(0.04) {
-            let reason = *r.pick(&["wrong password", "certificate expired", "timeout", "unknown user"]);
+            let reason = *r.pick(&[
+                "wrong password",
+                "certificate expired",
+                "timeout",
+                "unknown user",
+            ]);
             push(r, "login", login - 60 * MICROS, false, Some(reason));
         }
         push(r, "login", login, true, None);
@@ -793,7 +912,11 @@ fn dimension_batches(w: &World) -> Result<Vec<(&'static str, RecordBatch)>, Gene
             Cell::Int(t.retention_days),
         ]);
         for (i, team) in t.teams.iter().enumerate() {
-            teams.push(vec![s(&t.id), s(team), s(model::TEAM_NAMES[i % model::TEAM_NAMES.len()])]);
+            teams.push(vec![
+                s(&t.id),
+                s(team),
+                s(model::TEAM_NAMES[i % model::TEAM_NAMES.len()]),
+            ]);
         }
         for (i, u) in t.users.iter().enumerate() {
             let mut feats = vec!["im", "conferencing"];
@@ -828,10 +951,22 @@ fn dimension_batches(w: &World) -> Result<Vec<(&'static str, RecordBatch)>, Gene
         }
     }
     Ok(vec![
-        ("tenants", rows::cells_batch(&TENANTS, &tenants).map_err(arrow("tenants"))?),
-        ("teams", rows::cells_batch(&TEAMS, &teams).map_err(arrow("teams"))?),
-        ("users", rows::cells_batch(&USERS, &users).map_err(arrow("users"))?),
-        ("numbers", rows::cells_batch(&NUMBERS, &numbers).map_err(arrow("numbers"))?),
+        (
+            "tenants",
+            rows::cells_batch(&TENANTS, &tenants).map_err(arrow("tenants"))?,
+        ),
+        (
+            "teams",
+            rows::cells_batch(&TEAMS, &teams).map_err(arrow("teams"))?,
+        ),
+        (
+            "users",
+            rows::cells_batch(&USERS, &users).map_err(arrow("users"))?,
+        ),
+        (
+            "numbers",
+            rows::cells_batch(&NUMBERS, &numbers).map_err(arrow("numbers"))?,
+        ),
     ])
 }
 
@@ -840,7 +975,8 @@ fn parquet_bytes(batch: &RecordBatch) -> Result<Bytes, String> {
         .set_compression(Compression::SNAPPY)
         .build();
     let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+    let mut w =
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
     w.write(batch).map_err(|e| e.to_string())?;
     w.close().map_err(|e| e.to_string())?;
     Ok(Bytes::from(buf))
@@ -864,12 +1000,22 @@ fn gen_day_files(w: &World, day_idx: u32) -> Result<DayFiles, GenerateError> {
     let date = day.format("%Y-%m-%d");
     let arrow = |table: &'static str| move |source| GenerateError::Arrow { table, source };
     let batches = [
-        ("calls", rows::calls_batch(&CALLS, &data.calls).map_err(arrow("calls"))?),
-        ("streams", rows::streams_batch(&STREAMS, &data.streams).map_err(arrow("streams"))?),
-        ("messages", rows::messages_batch(&MESSAGES, &data.messages).map_err(arrow("messages"))?),
+        (
+            "calls",
+            rows::calls_batch(&CALLS, &data.calls).map_err(arrow("calls"))?,
+        ),
+        (
+            "streams",
+            rows::streams_batch(&STREAMS, &data.streams).map_err(arrow("streams"))?,
+        ),
+        (
+            "messages",
+            rows::messages_batch(&MESSAGES, &data.messages).map_err(arrow("messages"))?,
+        ),
         (
             "registrations",
-            rows::registrations_batch(&REGISTRATIONS, &data.registrations).map_err(arrow("registrations"))?,
+            rows::registrations_batch(&REGISTRATIONS, &data.registrations)
+                .map_err(arrow("registrations"))?,
         ),
     ];
     let mut files = Vec::new();
@@ -992,16 +1138,26 @@ mod tests {
 
     #[test]
     fn licence_simulation_uses_the_soft_ceiling() {
-        let opts = GenerateOptions { tenants: 1, ..Default::default() };
+        let opts = GenerateOptions {
+            tenants: 1,
+            ..Default::default()
+        };
         let mut w = build_world(&opts);
         let t = &mut w.tenants[0];
         t.licenses = 6; // ceiling 9
         t.records_license = true;
         let mut calls: Vec<CallRow> = (0..11)
-            .map(|i| CallRow { invite_us: i, end_us: 1_000_000_000, ..Default::default() })
+            .map(|i| CallRow {
+                invite_us: i,
+                end_us: 1_000_000_000,
+                ..Default::default()
+            })
             .collect();
         apply_licences(t, &mut calls);
-        let d: Vec<_> = calls.iter().map(|c| c.license_decision.unwrap_or("")).collect();
+        let d: Vec<_> = calls
+            .iter()
+            .map(|c| c.license_decision.unwrap_or(""))
+            .collect();
         assert_eq!(&d[..6], &["normal"; 6]);
         assert_eq!(&d[6..9], &["surged"; 3]);
         assert_eq!(&d[9..], &["rejected"; 2]);
@@ -1009,7 +1165,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_rows() {
-        let opts = GenerateOptions { tenants: 3, days: 2, calls_per_day: 300, ..Default::default() };
+        let opts = GenerateOptions {
+            tenants: 3,
+            days: 2,
+            calls_per_day: 300,
+            ..Default::default()
+        };
         let a = gen_day_files(&build_world(&opts), 1).expect("gen");
         let b = gen_day_files(&build_world(&opts), 1).expect("gen");
         assert_eq!(a.len(), b.len());

@@ -85,14 +85,18 @@ pub struct CallRow {
 
 pub fn calls_batch(def: &TableDef, rows: &[CallRow]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let mut s: Vec<StringBuilder> = (0..20).map(|_| StringBuilder::with_capacity(n, n * 12)).collect();
+    let mut s: Vec<StringBuilder> = (0..20)
+        .map(|_| StringBuilder::with_capacity(n, n * 12))
+        .collect();
     let mut t: Vec<TimestampMicrosecondBuilder> = (0..3).map(|_| ts()).collect();
     let mut i64s: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
     let mut i32s: Vec<Int32Builder> = (0..8).map(|_| Int32Builder::with_capacity(n)).collect();
     let mut bools: Vec<BooleanBuilder> = (0..2).map(|_| BooleanBuilder::with_capacity(n)).collect();
     let mut f64s: Vec<Float64Builder> = (0..2).map(|_| Float64Builder::with_capacity(n)).collect();
     let mut m: Vec<Decimal128Builder> = (0..4).map(|_| money()).collect();
-    let mut enums: Vec<StringBuilder> = (0..10).map(|_| StringBuilder::with_capacity(n, n * 8)).collect();
+    let mut enums: Vec<StringBuilder> = (0..10)
+        .map(|_| StringBuilder::with_capacity(n, n * 8))
+        .collect();
     for r in rows {
         s[0].append_option(r.tenant_id.as_deref());
         s[1].append_value(&r.call_id);
@@ -231,7 +235,9 @@ pub struct StreamRow {
 
 pub fn streams_batch(def: &TableDef, rows: &[StreamRow]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let mut s: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::with_capacity(n, n * 10)).collect();
+    let mut s: Vec<StringBuilder> = (0..5)
+        .map(|_| StringBuilder::with_capacity(n, n * 10))
+        .collect();
     let mut i32b = Int32Builder::with_capacity(n);
     let mut start = ts();
     let mut i64s: Vec<Int64Builder> = (0..4).map(|_| Int64Builder::with_capacity(n)).collect();

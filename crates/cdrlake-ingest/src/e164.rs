@@ -68,7 +68,9 @@ pub fn normalize(raw: &str) -> Result<Number, String> {
         ));
     };
     if international.starts_with('0') {
-        return Err(format!("'{raw}' is not an E.164 number: country code cannot start with 0"));
+        return Err(format!(
+            "'{raw}' is not an E.164 number: country code cannot start with 0"
+        ));
     }
     if !(7..=15).contains(&international.len()) {
         return Err(format!(
@@ -99,7 +101,10 @@ mod tests {
         assert_eq!(ok("0044 20 7946 0000"), "+442079460000");
         assert_eq!(ok("011 44 20 7946 0000"), "+442079460000");
         assert_eq!(ok("tel:+14165550100"), "+14165550100");
-        assert_eq!(ok("sip:+14165550100@example.com;user=phone"), "+14165550100");
+        assert_eq!(
+            ok("sip:+14165550100@example.com;user=phone"),
+            "+14165550100"
+        );
     }
 
     #[test]
@@ -114,8 +119,16 @@ mod tests {
         assert!(normalize("abc").unwrap_err().contains("unexpected 'a'"));
         assert!(normalize("12345").unwrap_err().contains("10-digit NANP"));
         assert!(normalize("+1234").unwrap_err().contains("4 digits"));
-        assert!(normalize("+1234567890123456").unwrap_err().contains("16 digits"));
-        assert!(normalize("+0123456789").unwrap_err().contains("cannot start with 0"));
+        assert!(
+            normalize("+1234567890123456")
+                .unwrap_err()
+                .contains("16 digits")
+        );
+        assert!(
+            normalize("+0123456789")
+                .unwrap_err()
+                .contains("cannot start with 0")
+        );
         assert!(normalize("+1-800-FLOWERS").is_err());
     }
 }

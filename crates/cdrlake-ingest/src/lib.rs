@@ -89,6 +89,8 @@ pub struct IngestOptions {
     pub paths: Vec<PathBuf>,
     /// Progress bar (on a terminal).
     pub progress: Option<indicatif::ProgressBar>,
+    /// At most this many files per commit (default [`GROUP_FILES`]).
+    pub files_per_commit: usize,
 }
 
 impl Default for IngestOptions {
@@ -97,6 +99,7 @@ impl Default for IngestOptions {
             tables: cdrlake_schema::TABLES.iter().collect(),
             paths: vec![],
             progress: None,
+            files_per_commit: GROUP_FILES,
         }
     }
 }
@@ -178,7 +181,8 @@ pub async fn ingest(store: &Store, opts: IngestOptions) -> Result<IngestSummary,
                 files.push(f);
             }
         }
-        let t = TableIngest::new(store, def).await?;
+        let mut t = TableIngest::new(store, def).await?;
+        t.files_per_commit = opts.files_per_commit.max(1);
         let s = t.run(files, opts.progress.as_ref(), &mut summary).await?;
         summary.tables.push(s);
     }
@@ -198,6 +202,7 @@ struct TableIngest<'a> {
     table: DeltaTable,
     quarantine: Option<DeltaTable>,
     writer_props: WriterProperties,
+    files_per_commit: usize,
 }
 
 impl<'a> TableIngest<'a> {
@@ -209,6 +214,7 @@ impl<'a> TableIngest<'a> {
             table,
             quarantine: None,
             writer_props: cdrlake_store::writer_properties(def),
+            files_per_commit: GROUP_FILES,
         })
     }
 
@@ -268,7 +274,7 @@ impl<'a> TableIngest<'a> {
             }
             group_rows += p.validated.rows_valid();
             group.push(p);
-            if group_rows >= GROUP_ROWS || group.len() >= GROUP_FILES {
+            if group_rows >= GROUP_ROWS || group.len() >= self.files_per_commit {
                 self.commit_group(std::mem::take(&mut group), &mut s, summary)
                     .await?;
                 group_rows = 0;
@@ -282,11 +288,17 @@ impl<'a> TableIngest<'a> {
     }
 
     /// Drops the files whose app id the table already has.
-    async fn not_yet_ingested(&self, files: Vec<SourceFile>) -> Result<Vec<SourceFile>, IngestError> {
+    async fn not_yet_ingested(
+        &self,
+        files: Vec<SourceFile>,
+    ) -> Result<Vec<SourceFile>, IngestError> {
         let done = committed_keys(&self.table, files.iter().map(|f| f.key.clone()).collect())
             .await
             .map_err(delta_err(self.def.name, "reading ingested files"))?;
-        Ok(files.into_iter().filter(|f| !done.contains(&f.key)).collect())
+        Ok(files
+            .into_iter()
+            .filter(|f| !done.contains(&f.key))
+            .collect())
     }
 
     async fn commit_group(
@@ -525,7 +537,10 @@ async fn write_and_commit(
         .map(|k| Transaction::new_with_last_update(app_id(k), 1, Some(now_ms)))
         .collect();
     let metadata = [
-        ("cdrlake.operation".to_string(), serde_json::json!(operation)),
+        (
+            "cdrlake.operation".to_string(),
+            serde_json::json!(operation),
+        ),
         ("cdrlake.files".to_string(), serde_json::json!(file_keys)),
         ("cdrlake.rows".to_string(), serde_json::json!(rows)),
     ];

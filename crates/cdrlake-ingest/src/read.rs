@@ -43,7 +43,9 @@ impl Format {
             Some(Format::Parquet)
         } else if lower.ends_with(".csv") {
             Some(Format::Csv)
-        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json")
+        } else if lower.ends_with(".jsonl")
+            || lower.ends_with(".ndjson")
+            || lower.ends_with(".json")
         {
             Some(Format::JsonLines)
         } else {
@@ -154,6 +156,8 @@ pub struct RawBatch {
 }
 
 pub struct RawFile {
+    /// The file's columns, when the format declares them (Parquet schema, CSV header).
+    pub schema: Option<arrow::datatypes::SchemaRef>,
     pub batches: Vec<RawBatch>,
     /// Rows that could not be turned into columns at all.
     pub rejects: Vec<Reject>,
@@ -161,7 +165,10 @@ pub struct RawFile {
 
 impl RawFile {
     pub fn rows(&self) -> u64 {
-        self.batches.iter().map(|b| b.batch.num_rows() as u64).sum::<u64>()
+        self.batches
+            .iter()
+            .map(|b| b.batch.num_rows() as u64)
+            .sum::<u64>()
             + self.rejects.len() as u64
     }
 }
@@ -216,6 +223,7 @@ fn decode_parquet(bytes: Bytes) -> Result<RawFile, FileError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| FileError::new(format!("not a readable Parquet file: {e}")))?;
     let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let schema = builder.schema().clone();
     let reader = builder
         .with_batch_size(TEXT_BATCH_ROWS)
         .build()
@@ -236,6 +244,7 @@ fn decode_parquet(bytes: Bytes) -> Result<RawFile, FileError> {
         next_row += n;
     }
     Ok(RawFile {
+        schema: Some(schema),
         batches,
         rejects: vec![],
     })
@@ -386,6 +395,7 @@ fn decode_csv(bytes: &[u8]) -> Result<RawFile, FileError> {
     }
     cols.flush()?;
     Ok(RawFile {
+        schema: Some(cols.schema.clone()),
         batches: cols.out,
         rejects,
     })
@@ -433,7 +443,10 @@ fn decode_json_lines(def: &TableDef, bytes: &[u8]) -> Result<RawFile, FileError>
                 line_no,
                 Some(unknown.clone()),
                 RejectKind::UnknownColumn,
-                format!("unknown field '{unknown}': table {} has no such column", def.name),
+                format!(
+                    "unknown field '{unknown}': table {} has no such column",
+                    def.name
+                ),
                 Some(raw()),
             ));
             continue;
@@ -452,6 +465,7 @@ fn decode_json_lines(def: &TableDef, bytes: &[u8]) -> Result<RawFile, FileError>
     }
     cols.flush()?;
     Ok(RawFile {
+        schema: None,
         batches: cols.out,
         rejects,
     })
@@ -490,7 +504,11 @@ mod tests {
         assert_eq!(f.batches[0].locators, vec![2, 4]);
         assert_eq!(f.rejects.len(), 1);
         assert_eq!(f.rejects[0].source_row, Some(3));
-        assert!(f.rejects[0].reason.contains("expected 2 fields"), "{}", f.rejects[0].reason);
+        assert!(
+            f.rejects[0].reason.contains("expected 2 fields"),
+            "{}",
+            f.rejects[0].reason
+        );
     }
 
     #[test]
@@ -500,7 +518,11 @@ mod tests {
         assert_eq!(f.batches[0].locators, vec![1]);
         assert_eq!(f.rejects.len(), 2);
         assert_eq!(f.rejects[0].source_row, Some(2));
-        assert!(f.rejects[0].reason.contains("invalid JSON at column"), "{}", f.rejects[0].reason);
+        assert!(
+            f.rejects[0].reason.contains("invalid JSON at column"),
+            "{}",
+            f.rejects[0].reason
+        );
         assert_eq!(f.rejects[1].source_row, Some(4));
         assert_eq!(f.rejects[1].column.as_deref(), Some("bogus"));
     }

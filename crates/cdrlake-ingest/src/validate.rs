@@ -9,15 +9,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, Int32Builder, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Int32Builder, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, new_null_array,
 };
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options, filter_record_batch};
 use arrow::datatypes::{
-    DataType, Schema, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    DataType, Decimal128Type, Float64Type, Int32Type, Int64Type, Schema, TimestampMicrosecondType,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use cdrlake_schema::{ColumnDef, ColumnType, PARTITION_COLUMN, Rule, RowRule, TableDef};
+use cdrlake_schema::{ColumnDef, ColumnType, PARTITION_COLUMN, RowRule, Rule, TableDef};
 
 use crate::e164::{self, Number};
 use crate::read::{FileError, RawBatch, RawFile, SourceFile};
@@ -60,10 +60,12 @@ pub fn validate_file(
     let mut rejects = raw.rejects;
     let mut valid = Vec::with_capacity(raw.batches.len());
     let mut keys = KeyTracker::default();
+    if let Some(schema) = &raw.schema {
+        check_columns(def, file, schema, rows_in)?;
+    }
     for rb in &raw.batches {
-        check_columns(def, file, rb, rows_in)?;
-        let (batch, mut batch_rejects) = validate_batch(def, file, rb, &mut keys)
-            .map_err(|mut e| {
+        let (batch, mut batch_rejects) =
+            validate_batch(def, file, rb, &mut keys).map_err(|mut e| {
                 e.rows = Some(rows_in);
                 e
             })?;
@@ -83,10 +85,9 @@ pub fn validate_file(
 fn check_columns(
     def: &TableDef,
     file: &SourceFile,
-    rb: &RawBatch,
+    schema: &arrow::datatypes::SchemaRef,
     rows_in: u64,
 ) -> Result<(), FileError> {
-    let schema = rb.batch.schema();
     for f in schema.fields() {
         if def.column(f.name()).is_none() && f.name() != PARTITION_COLUMN {
             return Err(FileError {
@@ -183,10 +184,15 @@ fn validate_batch(
         let dates: Date32Array = ts.unary(|us| us.div_euclid(MICROS_PER_DAY) as i32);
         columns.push(Arc::new(dates));
     }
-    let internal = |e: arrow::error::ArrowError| FileError::new(format!("internal error assembling rows: {e}"));
+    let internal = |e: arrow::error::ArrowError| {
+        FileError::new(format!("internal error assembling rows: {e}"))
+    };
     let strict = def.arrow_schema();
     if errors.is_empty() {
-        return Ok((RecordBatch::try_new(strict, columns).map_err(internal)?, vec![]));
+        return Ok((
+            RecordBatch::try_new(strict, columns).map_err(internal)?,
+            vec![],
+        ));
     }
     // Rejected rows may hold NULL in required columns: filter them out under a nullable
     // schema, then declare the strict one.
@@ -301,21 +307,23 @@ fn to_canonical(
             rows: None,
         });
     }
-    let out = if from == DataType::Utf8
-        && matches!(c.ty, ColumnType::Int32List | ColumnType::Utf8List)
-    {
-        parse_list_text(input.as_string::<i32>(), c.ty)
-    } else {
-        if !can_cast_types(&from, &target) {
-            return Err(type_error(&from));
-        }
-        cast_with_options(&input, &target, &CastOptions::default())
-            .map_err(|e| FileError {
-                reason: format!("column '{}' cannot be read as {}: {e}", c.name, c.ty.doc_name()),
+    let out =
+        if from == DataType::Utf8 && matches!(c.ty, ColumnType::Int32List | ColumnType::Utf8List) {
+            parse_list_text(input.as_string::<i32>(), c.ty)
+        } else {
+            if !can_cast_types(&from, &target) {
+                return Err(type_error(&from));
+            }
+            cast_with_options(&input, &target, &CastOptions::default()).map_err(|e| FileError {
+                reason: format!(
+                    "column '{}' cannot be read as {}: {e}",
+                    c.name,
+                    c.ty.doc_name()
+                ),
                 column: Some(c.name.to_string()),
                 rows: None,
             })?
-    };
+        };
     if out.null_count() > input.null_count() {
         for i in 0..input.len() {
             if input.is_valid(i) && out.is_null(i) {
@@ -323,7 +331,11 @@ fn to_canonical(
                     row: i,
                     column: c.name,
                     kind: RejectKind::WrongType,
-                    reason: format!("cannot read '{}' as {}", display(&input, i), c.ty.doc_name()),
+                    reason: format!(
+                        "cannot read '{}' as {}",
+                        display(&input, i),
+                        c.ty.doc_name()
+                    ),
                 });
             }
         }
@@ -457,7 +469,11 @@ fn apply_rule(a: ArrayRef, c: &ColumnDef, errors: &mut Vec<RowError>) -> ArrayRe
                 if v.is_nan() {
                     err(i, RejectKind::OutOfRange, "NaN is not a number".into());
                 } else if v < 0.0 {
-                    err(i, RejectKind::Negative, format!("{} is negative", display(&a, i)));
+                    err(
+                        i,
+                        RejectKind::Negative,
+                        format!("{} is negative", display(&a, i)),
+                    );
                 }
             });
             a
@@ -523,15 +539,16 @@ fn for_each_number(a: &ArrayRef, mut f: impl FnMut(usize, f64)) {
                     f(i, v as f64)
                 }
             }),
-        DataType::Float64 => a
-            .as_primitive::<Float64Type>()
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| {
-                if let Some(v) = v {
-                    f(i, v)
-                }
-            }),
+        DataType::Float64 => {
+            a.as_primitive::<Float64Type>()
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| {
+                    if let Some(v) = v {
+                        f(i, v)
+                    }
+                })
+        }
         DataType::Decimal128(_, scale) => {
             let div = 10f64.powi(*scale as i32);
             a.as_primitive::<Decimal128Type>()
@@ -590,7 +607,9 @@ fn check_row_rule<'a>(
                         row: i,
                         column,
                         kind: RejectKind::Inconsistent,
-                        reason: format!("{column} is missing although {when_column} is '{when_value}'"),
+                        reason: format!(
+                            "{column} is missing although {when_column} is '{when_value}'"
+                        ),
                     });
                 }
             }

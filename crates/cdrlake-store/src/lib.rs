@@ -126,10 +126,11 @@ impl Store {
         })?;
         let root = Url::from_directory_path(&abs)
             .map_err(|_| invalid(format!("'{}' is not an absolute path", abs.display())))?;
-        let fs = LocalFileSystem::new_with_prefix(&abs).map_err(|source| StoreError::ObjectStore {
-            location: location.to_string(),
-            source,
-        })?;
+        let fs =
+            LocalFileSystem::new_with_prefix(&abs).map_err(|source| StoreError::ObjectStore {
+                location: location.to_string(),
+                source,
+            })?;
         Ok(Store {
             location: location.to_string(),
             root,
@@ -221,7 +222,11 @@ impl Store {
             &schema,
             def.partition_columns(),
             config,
-            &format!("cdrlake {} (schema v{})", def.name, cdrlake_schema::SCHEMA_VERSION),
+            &format!(
+                "cdrlake {} (schema v{})",
+                def.name,
+                cdrlake_schema::SCHEMA_VERSION
+            ),
         )
         .await
     }
@@ -331,7 +336,12 @@ mod tests {
         let store = Store::open(&dir.path().join("lake").to_string_lossy()).expect("open");
         assert!(store.is_local());
         assert!(store.root().as_str().ends_with("/lake/"));
-        assert!(store.table_url("calls").as_str().ends_with("/lake/tables/calls/"));
+        assert!(
+            store
+                .table_url("calls")
+                .as_str()
+                .ends_with("/lake/tables/calls/")
+        );
         assert_eq!(Store::landing_prefix("calls").as_ref(), "landing/calls");
     }
 
