@@ -30,18 +30,10 @@ pub enum EngineError {
 }
 
 /// Session settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// Threads a query may use; 0 means one per core.
     pub target_partitions: usize,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            target_partitions: 0,
-        }
-    }
 }
 
 /// The session configuration every cdrlake query runs with.

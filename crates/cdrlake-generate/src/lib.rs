@@ -142,16 +142,10 @@ fn build_world(opts: &GenerateOptions) -> World {
             .collect();
         let user_count = (licenses as usize * 3).max(6);
         let prefix = CITIES[city].prefixes[0];
-        let nanp = prefix.starts_with('1') && prefix.len() == 4;
         let exchange = r.range(200, 999);
         let block = r.range(1, 8) * 1000;
-        let did = |k: usize| {
-            if nanp {
-                format!("+{prefix}{exchange}{:04}", block as usize + k)
-            } else {
-                format!("+{prefix}{exchange}{:04}", block as usize + k)
-            }
-        };
+        // The tenant's block of 1000 numbers: NANP NPA-NXX-XXXX, or city code + 7 digits.
+        let did = |k: usize| format!("+{prefix}{exchange}{:04}", block as usize + k);
         let mut users = Vec::with_capacity(user_count);
         let mut numbers = Vec::new();
         for u in 0..user_count {
@@ -470,6 +464,9 @@ fn gen_streams(
     }
 }
 
+/// Signalling transports, as often as seen: half UDP, the rest TCP and TLS.
+const TRANSPORT_MIX: [&str; 5] = ["UDP", "UDP", "TCP", "TLS", "TLS"];
+
 const ANSWER_REASONS: &[&str] = &["caller hung up", "callee hung up"];
 
 /// Generates one local day of one tenant.
@@ -678,7 +675,7 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
             user_agent: device.user_agent,
             platform: device.platform,
             protocol: if r.chance(0.95) { "SIP" } else { "H323" },
-            transport: *r.pick(&["UDP", "UDP", "TCP", "TLS", "TLS"]),
+            transport: TRANSPORT_MIX[r.below(TRANSPORT_MIX.len() as u64) as usize],
             connectivity: if relay { "RELAY" } else { "DIRECT" },
             source_ip: ip,
             country: city_row.country,

@@ -345,12 +345,14 @@ fn decode_csv(bytes: &[u8]) -> Result<RawFile, FileError> {
             }
         }
         let line = record.position().map(|p| p.line() as i64).unwrap_or(line);
-        let raw = || String::from_utf8_lossy(&record.as_slice().to_vec()).to_string();
-        if record.len() != names.len() {
-            let fields: Vec<String> = record
+        let raw = || {
+            record
                 .iter()
                 .map(|f| String::from_utf8_lossy(f).to_string())
-                .collect();
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if record.len() != names.len() {
             rejects.push(Reject::row(
                 line,
                 None,
@@ -360,7 +362,7 @@ fn decode_csv(bytes: &[u8]) -> Result<RawFile, FileError> {
                     names.len(),
                     record.len()
                 ),
-                Some(fields.join(",")),
+                Some(raw()),
             ));
             continue;
         }

@@ -142,8 +142,10 @@ fn validate_batch(
             None => new_null_array(&c.ty.data_type(), n),
         };
         let checked = apply_rule(converted, c, &mut errors);
-        if c.required {
-            if let Some(nulls) = checked.logical_nulls() {
+        if c.required
+            && let Some(nulls) = checked.logical_nulls()
+        {
+            {
                 // A value that failed to parse or normalise is already reported.
                 let reported: std::collections::HashSet<usize> =
                     errors[first_error..].iter().map(|e| e.row).collect();
@@ -625,8 +627,8 @@ fn check_row_rule<'a>(
             let w = w.as_string::<i32>();
             let mut nonzero = vec![false; n];
             for_each_number(c, |i, v| nonzero[i] = v != 0.0);
-            for i in 0..n {
-                if nonzero[i] && w.is_valid(i) && w.value(i) != when_value {
+            for (i, nz) in nonzero.iter().enumerate() {
+                if *nz && w.is_valid(i) && w.value(i) != when_value {
                     errors.push(RowError {
                         row: i,
                         column,
