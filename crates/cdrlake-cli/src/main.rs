@@ -194,7 +194,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Generate(args) => {
             let store = Store::open(args.out.as_deref().unwrap_or(&cli.store))?;
             let opts = generate_options(&args, cli.threads)?;
-            let bar = progress(!args.json);
+            let bar = progress(!args.json).map(days_style);
             let s = cdrlake_generate::generate(&store, opts, bar.clone()).await?;
             if let Some(b) = bar {
                 b.finish_and_clear();
@@ -289,6 +289,16 @@ fn progress(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// The generator counts days, not bytes.
+fn days_style(bar: indicatif::ProgressBar) -> indicatif::ProgressBar {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg:>14} [{bar:40}] {pos}/{len} days {elapsed}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 async fn ingest(
     store: &Store,
     tables: &[String],
@@ -380,7 +390,7 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
             opts.days,
             opts.calls_per_day
         );
-        let g = cdrlake_generate::generate(&store, opts, progress(true)).await?;
+        let g = cdrlake_generate::generate(&store, opts, progress(true).map(days_style)).await?;
         println!(
             "  {} landing files, {:.1} MB",
             g.files,

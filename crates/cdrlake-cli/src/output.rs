@@ -25,7 +25,19 @@ pub async fn run_query(
     format: Format,
     output: Option<&Path>,
 ) -> Result<()> {
-    let df = ctx.sql(sql).await.context("query failed")?;
+    let df = match ctx.sql(sql).await {
+        Ok(df) => df,
+        Err(e) => {
+            let msg = e.to_string();
+            if msg.contains("table '") && msg.contains("not found") {
+                let tables = cdrlake_schema::table_names().join(", ");
+                bail!(
+                    "query failed: {msg}; the lake's tables are {tables} (SHOW TABLES lists all)"
+                );
+            }
+            return Err(anyhow::Error::new(e).context("query failed"));
+        }
+    };
     let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.context("query failed")?;
     let mut sink: Box<dyn Write + Send> = match output {

@@ -174,6 +174,14 @@ fn query_errors_name_the_problem_and_exit_non_zero() {
     assert!(err.contains("no_such_column"), "{err}");
     assert!(err.contains("calls"), "the error names the table: {err}");
 
+    let out = cdrlake(&lake, &["query", "SELECT * FROM cals"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'cdrlake.lake.cals' not found") && err.contains("tables are calls, streams"),
+        "{err}"
+    );
+
     let out = cdrlake(&lake, &["query", "SELEC 1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SELEC"));
@@ -330,4 +338,18 @@ async fn ingest_killed_at_any_point_still_lands_every_row_exactly_once() {
     assert_eq!(t["d"].as_i64(), Some(landed_distinct));
     assert_eq!(landed, landed_distinct);
     assert_eq!(t["charge"].as_str(), Some(landed_charge.as_str()));
+}
+
+#[test]
+fn demo_generates_ingests_and_answers_then_reuses_its_lake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let first = ok(&lake, &["demo"]);
+    assert!(first.contains("generating a demo lake"), "{first}");
+    assert!(first.contains("-- ASR, ACD and margin per wholesale customer"), "{first}");
+    assert!(first.contains("cust-"), "the wholesale example has rows: {first}");
+    assert!(first.contains("quarantined by reason"), "{first}");
+    let second = ok(&lake, &["demo"]);
+    assert!(second.contains("using the existing lake"), "{second}");
+    assert!(second.contains("ingested 0 new files"), "{second}");
 }

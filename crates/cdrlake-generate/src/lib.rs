@@ -128,13 +128,22 @@ fn nanp_or_intl_number(r: &mut Prng, prefix: &str) -> String {
 }
 
 fn build_world(opts: &GenerateOptions) -> World {
+    // Tenant sizes vary a lot (log-normal); licences follow each tenant's busiest hour, so
+    // peaks surge now and then, and bursts go over the soft ceiling.
+    let weights: Vec<f64> = (0..opts.tenants)
+        .map(|t| Prng::new(opts.seed, &[0, t as u64]).lognormal(1.0, 1.0))
+        .collect();
+    let total_weight: f64 = weights.iter().sum();
     let mut tenants = Vec::with_capacity(opts.tenants);
     for t in 0..opts.tenants {
         let mut r = Prng::new(opts.seed, &[1, t as u64]);
         let city = TENANT_CITIES[t % TENANT_CITIES.len()];
         let tz: Tz = CITIES[city].tz.parse().unwrap_or(chrono_tz::UTC);
-        // Some small tenants under 6 licences, where the soft ceiling does not apply.
-        let licenses = *r.pick(&[3, 4, 5, 8, 10, 12, 20, 30, 50]);
+        let calls = opts.calls_per_day as f64 * weights[t] / total_weight;
+        // About 10% of a day's calls start in the busiest hour and hold a line ~220 s on
+        // average (ringing included); licences cover that with some headroom.
+        let busy_hour_concurrency = calls * 0.10 * 220.0 / 3600.0;
+        let licenses = ((busy_hour_concurrency * (1.2 + 0.6 * r.f64())).ceil() as i32 + 2).max(2);
         let id = format!("t{:03}", t + 1);
         let team_count = r.range(2, 5) as usize;
         let teams: Vec<String> = (0..team_count)
@@ -191,7 +200,7 @@ fn build_world(opts: &GenerateOptions) -> World {
             tz,
             licenses,
             retention_days: *r.pick(&[90, 180, 365, 730]),
-            weight: licenses as f64 * r.range(5, 15) as f64,
+            weight: weights[t],
             records_license: r.chance(0.7),
             teams,
             users,
@@ -498,11 +507,11 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
         }
     }
     // Conferences: a few meetings with several legs each.
-    let meetings = (n_calls / 60).min(40);
+    let meetings = (n_calls / 150).min(40);
     for m in 0..meetings {
         let at = to_utc_micros(&t.tz, day, local_second(&mut r));
         let conf = format!("{}-conf-{day_key}-{m}", t.id);
-        for _ in 0..r.range(3, 8) {
+        for _ in 0..r.range(3, (t.licenses as i64).clamp(3, 8)) {
             starts.push((at + r.below(180 * MICROS as u64) as i64, Some(conf.clone())));
         }
     }
@@ -607,8 +616,12 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
         let ring = (pdd_ms / 1000) + r.range(2, 25);
         let answered = disposition == "answered";
         let talk = if answered {
-            let median = if in_conference { 1800.0 } else { 110.0 };
-            (r.lognormal(median, 1.0) as i64).clamp(1, 4 * 3600)
+            let (median, sigma) = if in_conference {
+                (900.0, 0.6)
+            } else {
+                (75.0, 1.0)
+            };
+            (r.lognormal(median, sigma) as i64).clamp(1, 4 * 3600)
         } else {
             0
         };
