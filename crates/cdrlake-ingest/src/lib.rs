@@ -238,8 +238,8 @@ impl<'a> TableIngest<'a> {
 
         let def = self.def;
         let store = self.store.clone();
-        let mut validated = futures::stream::iter(todo)
-            .map(|file| {
+        let validated = futures::stream::iter(todo)
+            .map(move |file| {
                 let store = store.clone();
                 async move {
                     let outcome = match read::fetch(&store, &file).await {
@@ -265,10 +265,21 @@ impl<'a> TableIngest<'a> {
                 }
             })
             .buffered(2);
+        // Reading and validating go on in their own task while this one writes and commits,
+        // so both cores stay busy. The channel bounds how far validation runs ahead.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(2);
+        let reader = tokio::spawn(async move {
+            let mut validated = std::pin::pin!(validated);
+            while let Some(p) = validated.next().await {
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+            }
+        });
 
         let mut group: Vec<Pending> = Vec::new();
         let mut group_rows = 0u64;
-        while let Some(p) = validated.next().await {
+        while let Some(p) = rx.recv().await {
             if let Some(bar) = progress {
                 bar.inc(p.file.size);
             }
@@ -283,6 +294,10 @@ impl<'a> TableIngest<'a> {
         if !group.is_empty() {
             self.commit_group(group, &mut s, summary).await?;
         }
+        reader.await.map_err(|e| IngestError::Other {
+            table: def.name.into(),
+            message: format!("file reader failed: {e}"),
+        })?;
         s.table_version = self.table.version();
         Ok(s)
     }
