@@ -23,7 +23,6 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -599,6 +598,3 @@ async fn write_and_commit(
         Err(e) => Err(delta_err(table_name, "committing")(e)),
     }
 }
-
-/// Shared for callers that hold a store in an `Arc`.
-pub type SharedStore = Arc<Store>;

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cdrlake_schema::{MONEY_SCALE, TableDef};
+use cdrlake_schema::TableDef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::{StructField, StructType};
 use deltalake::{DeltaTable, DeltaTableError};
@@ -307,9 +307,6 @@ pub fn quarantine_writer_properties() -> WriterProperties {
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build()
 }
-
-/// The scale of money columns, re-exported for writers that build decimals.
-pub const MONEY_DECIMAL_SCALE: i8 = MONEY_SCALE;
 
 fn delta_err(url: &Url, e: DeltaTableError) -> StoreError {
     StoreError::Delta {
