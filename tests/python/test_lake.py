@@ -97,3 +97,61 @@ def test_s3_errors_say_what_is_wrong(cdrlake_bin, s3_server):
     p = missing.run("ingest", check=False)
     assert p.returncode == 1
     assert "NoSuchBucket" in p.stderr or "does not exist" in p.stderr, p.stderr
+
+
+def test_files_written_by_other_tools_are_ingested(local_lake, tmp_path):
+    """Landing files as pipelines write them: Polars (string views, nanosecond times with a
+    zone, float money) and pandas/pyarrow (large strings, naive times), into hive folders."""
+    from datetime import datetime, timezone, timedelta
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    landing = Path(local_lake.store) / "landing" / "calls" / "tenant_id=acme"
+    landing.mkdir(parents=True)
+    start = datetime(2026, 3, 8, 1, 30, tzinfo=timezone(timedelta(hours=-5)))
+    pl.DataFrame(
+        {
+            "call_id": ["p-1", "p-2"],
+            "direction": ["Inbound", "outbound"],
+            "media": ["audio", "video"],
+            "caller_number": ["(212) 555-0100", "anonymous"],
+            "invite_time": [start, start + timedelta(minutes=5)],
+            "end_time": [start + timedelta(minutes=2), start + timedelta(minutes=6)],
+            "answer_time": [start + timedelta(seconds=10), None],
+            "duration_s": [120, 60],
+            "billable_s": [110, 0],
+            "disposition": ["answered", "busy"],
+            "customer_charge": [0.0165, 0.0],
+        },
+        schema_overrides={"invite_time": pl.Datetime("ns", "America/New_York")},
+    ).write_parquet(landing / "polars.parquet")
+    table = pa.table(
+        {
+            "tenant_id": pa.array(["acme"], pa.large_string()),
+            "call_id": pa.array(["a-1"], pa.large_string()),
+            "direction": ["internal"],
+            "media": ["audio"],
+            "invite_time": pa.array([datetime(2026, 3, 8, 12, 0)], pa.timestamp("ms")),
+            "end_time": pa.array([datetime(2026, 3, 8, 12, 1)], pa.timestamp("ms")),
+            "duration_s": pa.array([60], pa.int32()),
+            "billable_s": pa.array([0], pa.int32()),
+            "disposition": ["no_answer"],
+        }
+    )
+    pq.write_table(table, landing / "arrow.parquet")
+
+    assert local_lake.run("ingest", "--table", "calls").returncode == 0
+    rows = local_lake.query(
+        "SELECT tenant_id, call_id, direction, caller_number, CAST(invite_time AS VARCHAR) AS t, "
+        "CAST(customer_charge AS VARCHAR) AS charge FROM calls ORDER BY call_id"
+    )
+    assert rows == [
+        {"tenant_id": "acme", "call_id": "a-1", "direction": "internal", "caller_number": None,
+         "t": "2026-03-08T12:00:00Z", "charge": None},
+        {"tenant_id": "acme", "call_id": "p-1", "direction": "inbound", "caller_number": "+12125550100",
+         "t": "2026-03-08T06:30:00Z", "charge": "0.016500"},
+        {"tenant_id": "acme", "call_id": "p-2", "direction": "outbound", "caller_number": None,
+         "t": "2026-03-08T06:35:00Z", "charge": "0.000000"},
+    ]

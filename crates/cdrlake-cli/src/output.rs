@@ -82,7 +82,9 @@ pub fn write_batches(
             }
         }
         Format::Json => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(sink);
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(sink);
             for b in batches {
                 w.write(b)?;
             }
@@ -90,7 +92,9 @@ pub fn write_batches(
             drop(w);
         }
         Format::JsonLines => {
-            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(sink);
+            let mut w = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::LineDelimited>(sink);
             for b in batches {
                 w.write(b)?;
             }

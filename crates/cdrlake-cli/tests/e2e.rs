@@ -346,8 +346,14 @@ fn demo_generates_ingests_and_answers_then_reuses_its_lake() {
     let lake = dir.path().join("lake");
     let first = ok(&lake, &["demo"]);
     assert!(first.contains("generating a demo lake"), "{first}");
-    assert!(first.contains("-- ASR, ACD and margin per wholesale customer"), "{first}");
-    assert!(first.contains("cust-"), "the wholesale example has rows: {first}");
+    assert!(
+        first.contains("-- ASR, ACD and margin per wholesale customer"),
+        "{first}"
+    );
+    assert!(
+        first.contains("cust-"),
+        "the wholesale example has rows: {first}"
+    );
     assert!(first.contains("quarantined by reason"), "{first}");
     let second = ok(&lake, &["demo"]);
     assert!(second.contains("using the existing lake"), "{second}");
