@@ -202,6 +202,8 @@ struct TableIngest<'a> {
     quarantine: Option<DeltaTable>,
     writer_props: WriterProperties,
     files_per_commit: usize,
+    /// The table version at which the pending files were found not yet ingested.
+    pending_checked_at: Option<u64>,
 }
 
 impl<'a> TableIngest<'a> {
@@ -214,6 +216,7 @@ impl<'a> TableIngest<'a> {
             quarantine: None,
             writer_props: cdrlake_store::writer_properties(def),
             files_per_commit: GROUP_FILES,
+            pending_checked_at: None,
         })
     }
 
@@ -297,15 +300,27 @@ impl<'a> TableIngest<'a> {
             table: def.name.into(),
             message: format!("file reader failed: {e}"),
         })?;
-        s.table_version = self.table.version();
+        s.table_version = self.reload(self.store.table_url(def.name)).await?.version();
         Ok(s)
+    }
+
+    /// Loads a table afresh from its log.
+    async fn reload(&self, url: url::Url) -> Result<DeltaTable, IngestError> {
+        self.store
+            .open_delta(&url)
+            .await?
+            .ok_or_else(|| IngestError::Other {
+                table: self.def.name.into(),
+                message: format!("{url} disappeared during ingest"),
+            })
     }
 
     /// Drops the files whose app id the table already has.
     async fn not_yet_ingested(
-        &self,
+        &mut self,
         files: Vec<SourceFile>,
     ) -> Result<Vec<SourceFile>, IngestError> {
+        self.pending_checked_at = self.table.version();
         let done = committed_keys(&self.table, files.iter().map(|f| f.key.clone()).collect())
             .await
             .map_err(delta_err(self.def.name, "reading ingested files"))?;
@@ -321,13 +336,17 @@ impl<'a> TableIngest<'a> {
         s: &mut TableSummary,
         summary: &mut IngestSummary,
     ) -> Result<(), IngestError> {
+        // `self.table` stays at the version against which the pending files were found not yet
+        // ingested. Committing on that read snapshot makes Delta check every later commit,
+        // ours and others', for the app ids of this group: a file another ingest committed in
+        // the meantime is a conflict, never a second copy. After a conflict the table is
+        // reloaded, and from then on each group is re-checked against the version it commits
+        // on, since Delta only checks the commits after that.
         for attempt in 0..=MAX_CONFLICT_RETRIES {
             if attempt > 0 {
-                // Someone else committed: drop what they ingested, retry with the rest.
-                self.table
-                    .update_state()
-                    .await
-                    .map_err(delta_err(self.def.name, "reloading after a conflict"))?;
+                self.table = self.reload(self.store.table_url(self.def.name)).await?;
+            }
+            if self.table.version() != self.pending_checked_at {
                 let done = committed_keys(
                     &self.table,
                     group.iter().map(|p| p.file.key.clone()).collect(),
@@ -342,7 +361,7 @@ impl<'a> TableIngest<'a> {
                 }
             }
             self.quarantine_group(&group).await?;
-            if self.append_group(&group).await? {
+            if self.append_group(&group).await?.is_some() {
                 for p in &group {
                     let v = &p.validated;
                     s.files_ingested += 1;
@@ -413,12 +432,15 @@ impl<'a> TableIngest<'a> {
             }
             let keys: Vec<&str> = todo.iter().map(|p| p.file.key.as_str()).collect();
             let props = cdrlake_store::quarantine_writer_properties();
-            if write_and_commit(q, batches, &keys, props, name, "quarantine").await? {
+            if write_and_commit(q, batches, &keys, props, name, "quarantine")
+                .await?
+                .is_some()
+            {
                 return Ok(());
             }
-            q.update_state()
-                .await
-                .map_err(delta_err(name, "reloading quarantine after a conflict"))?;
+            // A conflict (another ingest, or our own earlier attempt): look again at a fresh copy.
+            let fresh = self.reload(self.store.quarantine_url(name)).await?;
+            self.quarantine = Some(fresh);
         }
         Err(IngestError::Other {
             table: name.into(),
@@ -429,7 +451,7 @@ impl<'a> TableIngest<'a> {
 
     /// Appends the group's valid rows, sorted, in one commit that marks every file of the
     /// group as ingested. Returns false on a conflicting concurrent commit.
-    async fn append_group(&mut self, group: &[Pending]) -> Result<bool, IngestError> {
+    async fn append_group(&mut self, group: &[Pending]) -> Result<Option<u64>, IngestError> {
         let name = self.def.name;
         let batches: Vec<RecordBatch> = group
             .iter()
@@ -515,7 +537,8 @@ async fn committed_keys(
 }
 
 /// Writes the batches as data files and commits them with one app id per source file.
-/// Returns false when a concurrent commit conflicts (the caller reloads and retries).
+/// Returns the committed version, or None when a concurrent commit conflicts (the caller
+/// reloads and retries). The table's state is not reloaded.
 async fn write_and_commit(
     table: &mut DeltaTable,
     batches: Vec<RecordBatch>,
@@ -523,7 +546,7 @@ async fn write_and_commit(
     props: WriterProperties,
     table_name: &str,
     operation: &str,
-) -> Result<bool, IngestError> {
+) -> Result<Option<u64>, IngestError> {
     let mut actions: Vec<Action> = Vec::new();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows > 0 {
@@ -557,6 +580,10 @@ async fn write_and_commit(
         ),
         ("cdrlake.files".to_string(), serde_json::json!(file_keys)),
         ("cdrlake.rows".to_string(), serde_json::json!(rows)),
+        (
+            "cdrlake.pid".to_string(),
+            serde_json::json!(std::process::id()),
+        ),
     ];
     let partition_cols: Vec<String> = table
         .snapshot()
@@ -585,16 +612,10 @@ async fn write_and_commit(
         )
         .await;
     match result {
-        Ok(_) => {
-            table
-                .update_state()
-                .await
-                .map_err(delta_err(table_name, "reloading after commit"))?;
-            Ok(true)
-        }
+        Ok(done) => Ok(Some(done.version())),
         Err(DeltaTableError::Transaction {
             source: TransactionError::CommitConflict(_),
-        }) => Ok(false),
+        }) => Ok(None),
         Err(e) => Err(delta_err(table_name, "committing")(e)),
     }
 }
