@@ -432,7 +432,7 @@ impl<'a> TableIngest<'a> {
             }
             let keys: Vec<&str> = todo.iter().map(|p| p.file.key.as_str()).collect();
             let props = cdrlake_store::quarantine_writer_properties();
-            if write_and_commit(q, batches, &keys, props, name, "quarantine")
+            if write_and_commit(q, vec![batches], None, &keys, props, name, "quarantine")
                 .await?
                 .is_some()
             {
@@ -452,22 +452,26 @@ impl<'a> TableIngest<'a> {
     /// Appends the group's valid rows, sorted, in one commit that marks every file of the
     /// group as ingested. Returns false on a conflicting concurrent commit.
     async fn append_group(&mut self, group: &[Pending]) -> Result<Option<u64>, IngestError> {
-        let name = self.def.name;
-        let batches: Vec<RecordBatch> = group
-            .iter()
-            .flat_map(|p| p.validated.valid.iter().cloned())
-            .collect();
-        let sorted = sort_rows(self.def, batches).map_err(|e| IngestError::Other {
-            table: name.into(),
-            message: format!("sorting rows: {e}"),
-        })?;
+        // One shard per core, balanced by rows: each is sorted and encoded by its own task.
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let mut shards: Vec<(usize, Vec<RecordBatch>)> = (0..cores).map(|_| (0, vec![])).collect();
+        for p in group {
+            let rows: usize = p.validated.valid.iter().map(|b| b.num_rows()).sum();
+            if let Some(smallest) = shards.iter_mut().min_by_key(|s| s.0) {
+                smallest.0 += rows;
+                smallest.1.extend(p.validated.valid.iter().cloned());
+            }
+        }
         let keys: Vec<&str> = group.iter().map(|p| p.file.key.as_str()).collect();
         write_and_commit(
             &mut self.table,
-            sorted.into_iter().collect(),
+            shards.into_iter().map(|s| s.1).collect(),
+            Some(self.def),
             &keys,
             self.writer_props.clone(),
-            name,
+            self.def.name,
             "ingest",
         )
         .await
@@ -539,34 +543,58 @@ async fn committed_keys(
 /// Writes the batches as data files and commits them with one app id per source file.
 /// Returns the committed version, or None when a concurrent commit conflicts (the caller
 /// reloads and retries). The table's state is not reloaded.
+#[allow(clippy::too_many_arguments)]
 async fn write_and_commit(
     table: &mut DeltaTable,
-    batches: Vec<RecordBatch>,
+    shards: Vec<Vec<RecordBatch>>,
+    sort_by: Option<&'static TableDef>,
     file_keys: &[&str],
     props: WriterProperties,
     table_name: &str,
     operation: &str,
 ) -> Result<Option<u64>, IngestError> {
     let mut actions: Vec<Action> = Vec::new();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if rows > 0 {
+    let rows: usize = shards.iter().flatten().map(|b| b.num_rows()).sum();
+    // Each shard is sorted and encoded into Parquet by its own task, so encoding (the most
+    // expensive step) uses every core; the commit below covers all of them atomically.
+    let mut tasks = Vec::new();
+    for shard in shards
+        .into_iter()
+        .filter(|s| s.iter().any(|b| b.num_rows() > 0))
+    {
         let mut writer = RecordBatchWriter::for_table(table)
             .map_err(delta_err(table_name, "opening a writer"))?
-            .with_writer_properties(props);
-        for b in batches {
-            writer
-                .write(b)
-                .await
-                .map_err(delta_err(table_name, "writing data files"))?;
-        }
-        actions.extend(
+            .with_writer_properties(props.clone());
+        tasks.push(tokio::spawn(async move {
+            let batches = match sort_by {
+                Some(def) => sort_rows(def, shard)
+                    .map_err(|e| format!("sorting rows: {e}"))?
+                    .into_iter()
+                    .collect(),
+                None => shard,
+            };
+            for b in batches {
+                writer
+                    .write(b)
+                    .await
+                    .map_err(|e| format!("writing data files: {e}"))?;
+            }
             writer
                 .flush()
                 .await
-                .map_err(delta_err(table_name, "writing data files"))?
-                .into_iter()
-                .map(Action::Add),
-        );
+                .map_err(|e| format!("writing data files: {e}"))
+        }));
+    }
+    for t in tasks {
+        let adds = t
+            .await
+            .map_err(|e| format!("writer task failed: {e}"))
+            .and_then(|r| r)
+            .map_err(|message| IngestError::Other {
+                table: table_name.into(),
+                message,
+            })?;
+        actions.extend(adds.into_iter().map(Action::Add));
     }
     let now_ms = now_micros() / 1000;
     let txns: Vec<Transaction> = file_keys
