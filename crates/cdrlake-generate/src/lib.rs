@@ -547,23 +547,14 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
                 peer.number.clone(),
                 peer.number.clone().unwrap_or_else(|| peer.id.clone()),
             )
-        } else if in_conference && r.chance(0.5) {
-            // A PSTN participant dialling into the bridge, or a client joining it.
-            outside_number(&mut r)
         } else {
+            // An outside party (for a conference: a participant dialling into the bridge).
             outside_number(&mut r)
         };
         let is_pstn = direction != "internal";
         let sip = |u: &str| format!("sip:{u}@{}.example.com", t.id);
         let (caller_number, caller_user, callee_number, callee_user, dialled) = match direction {
-            "outbound" => (
-                user.number.clone(),
-                Some(sip(&user.id)),
-                other_number.clone(),
-                None,
-                Some(other_dialled),
-            ),
-            "internal" => (
+            "outbound" | "internal" => (
                 user.number.clone(),
                 Some(sip(&user.id)),
                 other_number.clone(),
