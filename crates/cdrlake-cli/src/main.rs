@@ -218,6 +218,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Ingest(args) => {
             let store = Store::open(&cli.store)?;
             let s = ingest(
+                cli.threads,
                 &store,
                 &args.tables,
                 args.paths,
@@ -300,6 +301,7 @@ fn days_style(bar: indicatif::ProgressBar) -> indicatif::ProgressBar {
 }
 
 async fn ingest(
+    threads: usize,
     store: &Store,
     tables: &[String],
     paths: Vec<PathBuf>,
@@ -328,6 +330,7 @@ async fn ingest(
         paths,
         progress: progress(show_progress),
         files_per_commit,
+        threads,
     };
     let bar = opts.progress.clone();
     let s = cdrlake_ingest::ingest(store, opts).await?;
@@ -399,7 +402,15 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
     } else {
         println!("using the existing lake in {}", store.location());
     }
-    let s = ingest(&store, &[], vec![], true, cdrlake_ingest::GROUP_FILES).await?;
+    let s = ingest(
+        engine.target_partitions,
+        &store,
+        &[],
+        vec![],
+        true,
+        cdrlake_ingest::GROUP_FILES,
+    )
+    .await?;
     print_ingest_summary(&s);
     let ctx = cdrlake_engine::open(&store, engine).await?;
     let examples = [

@@ -90,6 +90,8 @@ pub struct IngestOptions {
     pub progress: Option<indicatif::ProgressBar>,
     /// At most this many files per commit (default [`GROUP_FILES`]).
     pub files_per_commit: usize,
+    /// Parallel sort-and-encode tasks per commit; 0 = one per core.
+    pub threads: usize,
 }
 
 impl Default for IngestOptions {
@@ -99,6 +101,7 @@ impl Default for IngestOptions {
             paths: vec![],
             progress: None,
             files_per_commit: GROUP_FILES,
+            threads: 0,
         }
     }
 }
@@ -182,6 +185,9 @@ pub async fn ingest(store: &Store, opts: IngestOptions) -> Result<IngestSummary,
         }
         let mut t = TableIngest::new(store, def).await?;
         t.files_per_commit = opts.files_per_commit.max(1);
+        if opts.threads > 0 {
+            t.threads = opts.threads;
+        }
         let s = t.run(files, opts.progress.as_ref(), &mut summary).await?;
         summary.tables.push(s);
     }
@@ -202,6 +208,7 @@ struct TableIngest<'a> {
     quarantine: Option<DeltaTable>,
     writer_props: WriterProperties,
     files_per_commit: usize,
+    threads: usize,
     /// The table version at which the pending files were found not yet ingested.
     pending_checked_at: Option<u64>,
 }
@@ -216,6 +223,9 @@ impl<'a> TableIngest<'a> {
             quarantine: None,
             writer_props: cdrlake_store::writer_properties(def),
             files_per_commit: GROUP_FILES,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             pending_checked_at: None,
         })
     }
@@ -453,10 +463,8 @@ impl<'a> TableIngest<'a> {
     /// group as ingested. Returns false on a conflicting concurrent commit.
     async fn append_group(&mut self, group: &[Pending]) -> Result<Option<u64>, IngestError> {
         // One shard per core, balanced by rows: each is sorted and encoded by its own task.
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let mut shards: Vec<(usize, Vec<RecordBatch>)> = (0..cores).map(|_| (0, vec![])).collect();
+        let mut shards: Vec<(usize, Vec<RecordBatch>)> =
+            (0..self.threads.max(1)).map(|_| (0, vec![])).collect();
         for p in group {
             let rows: usize = p.validated.valid.iter().map(|b| b.num_rows()).sum();
             if let Some(smallest) = shards.iter_mut().min_by_key(|s| s.0) {

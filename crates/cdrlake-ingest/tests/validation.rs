@@ -443,6 +443,7 @@ async fn local_files_given_as_paths_are_ingested_once() {
         paths: vec![file.clone()],
         progress: None,
         files_per_commit: 10,
+        threads: 2,
     };
     let first = ingest(&store, opts()).await.expect("ingest");
     assert_eq!(first.rows_ingested, 2);
