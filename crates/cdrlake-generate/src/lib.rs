@@ -114,6 +114,13 @@ struct Tenant {
     customer: usize,
 }
 
+impl Tenant {
+    /// The SIP address of one of the tenant's users.
+    fn sip_address(&self, user_id: &str) -> String {
+        format!("sip:{user_id}@{}.example.com", self.id)
+    }
+}
+
 struct World {
     tenants: Vec<Tenant>,
     opts: GenerateOptions,
@@ -552,7 +559,7 @@ fn gen_tenant_day(w: &World, t_idx: usize, day_idx: u32, out: &mut DayData) {
             outside_number(&mut r)
         };
         let is_pstn = direction != "internal";
-        let sip = |u: &str| format!("sip:{u}@{}.example.com", t.id);
+        let sip = |u: &str| t.sip_address(u);
         let (caller_number, caller_user, callee_number, callee_user, dialled) = match direction {
             "outbound" | "internal" => (
                 user.number.clone(),
@@ -807,9 +814,9 @@ fn gen_messages(
             from_user: if external {
                 format!("sip:visitor{}@web.example.net", r.below(10_000))
             } else {
-                format!("sip:{}@{}.example.com", from.id, t.id)
+                t.sip_address(&from.id)
             },
-            to_user: format!("sip:{}@{}.example.com", to.id, t.id),
+            to_user: t.sip_address(&to.id),
             participants: if r.chance(0.9) {
                 2
             } else {
@@ -851,33 +858,29 @@ fn gen_registrations(
             u_idx % 256
         );
         let ip = format!("203.0.113.{}", 1 + (u_idx % 254));
-        let mut push = |r: &mut Prng,
-                        event_type: &'static str,
-                        at: i64,
-                        success: bool,
-                        reason: Option<&'static str>| {
-            k += 1;
-            let _ = r;
-            out.registrations.push(RegistrationRow {
-                tenant_id: t.id.clone(),
-                event_id: format!("r{:x}-{day_idx}-{}-{k:05}", w.opts.seed, t.id),
-                user_id: u.id.clone(),
-                event_type,
-                event_us: at,
-                success,
-                failure_reason: reason,
-                device_manufacturer: d.manufacturer,
-                device_model: d.model,
-                device_version: d.version,
-                mac: mac.clone(),
-                client_version: d.version,
-                user_agent: d.user_agent,
-                ip: ip.clone(),
-            });
-        };
+        let mut push =
+            |event_type: &'static str, at: i64, success: bool, reason: Option<&'static str>| {
+                k += 1;
+                out.registrations.push(RegistrationRow {
+                    tenant_id: t.id.clone(),
+                    event_id: format!("r{:x}-{day_idx}-{}-{k:05}", w.opts.seed, t.id),
+                    user_id: u.id.clone(),
+                    event_type,
+                    event_us: at,
+                    success,
+                    failure_reason: reason,
+                    device_manufacturer: d.manufacturer,
+                    device_model: d.model,
+                    device_version: d.version,
+                    mac: mac.clone(),
+                    client_version: d.version,
+                    user_agent: d.user_agent,
+                    ip: ip.clone(),
+                });
+            };
         let login = to_utc_micros(&t.tz, day, r.range(7 * 3600, 10 * 3600));
         if !u.enabled {
-            push(r, "login", login, false, Some("account disabled"));
+            push("login", login, false, Some("account disabled"));
             continue;
         }
         if r.chance(0.04) {
@@ -887,12 +890,12 @@ fn gen_registrations(
                 "timeout",
                 "unknown user",
             ]);
-            push(r, "login", login - 60 * MICROS, false, Some(reason));
+            push("login", login - 60 * MICROS, false, Some(reason));
         }
-        push(r, "login", login, true, None);
+        push("login", login, true, None);
         if r.chance(0.85) {
             let logout = to_utc_micros(&t.tz, day, r.range(16 * 3600, 19 * 3600));
-            push(r, "logout", logout, true, None);
+            push("logout", logout, true, None);
         }
     }
 }
@@ -934,7 +937,7 @@ fn dimension_batches(w: &World) -> Result<Vec<(&'static str, RecordBatch)>, Gene
                 s(&u.display),
                 s(&t.teams[u.team]),
                 Cell::Bool(u.enabled),
-                s(&format!("sip:{}@{}.example.com", u.id, t.id)),
+                s(&t.sip_address(&u.id)),
                 Cell::Str(u.number.clone()),
                 Cell::StrList(feats),
             ]);

@@ -52,13 +52,6 @@ impl Format {
             None
         }
     }
-
-    /// What a row locator counts in this format.
-    pub fn locator_name(self) -> &'static str {
-        match self {
-            Format::Parquet => "row",
-            Format::Csv | Format::JsonLines => "line",
-        }
     }
 }
 
