@@ -52,7 +52,6 @@ impl Format {
             None
         }
     }
-    }
 }
 
 #[derive(Debug, Clone)]
