@@ -27,6 +27,9 @@ Examples:
   cdrlake generate --tenants 20 --days 30 --calls-per-day 50000
   cdrlake ingest --json
   cdrlake query \"SELECT disposition, count(*) FROM calls GROUP BY 1 ORDER BY 2 DESC\"
+  cdrlake query \"SELECT jurisdiction(caller_number, callee_number) AS j, count(*) FROM calls GROUP BY j\"
+  cdrlake reference load rate_centers rate_centers.csv
+  cdrlake functions
   cdrlake --store s3://bucket/lake query \"SHOW TABLES\"";
 
 #[derive(Parser, Debug)]
@@ -57,12 +60,45 @@ enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the lake's tables (SHOW TABLES lists them).
     Query(QueryArgs),
+    /// Load a user-supplied reference table into the store.
+    #[command(subcommand)]
+    Reference(ReferenceCommand),
+    /// List cdrlake's SQL functions (also: SHOW FUNCTIONS in SQL, docs/functions.md).
+    Functions {
+        /// As the Markdown of docs/functions.md.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the canonical schema.
     Schema {
         /// As the Markdown of docs/schema.md.
         #[arg(long)]
         markdown: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReferenceCommand {
+    /// Replace a reference table with a CSV file, in one atomic commit.
+    ///
+    /// rate_centers: NPA-NXX -> rate center, state and LATA (from NANPA's central-office code
+    /// records, or the LERG if you license it). The CSV needs a header with the columns npa,
+    /// nxx, rate_center, state and lata (any order; other columns are ignored). Every row is
+    /// checked; the first bad value is reported with its line and column and nothing is
+    /// loaded. Used by rate_center(), lata() and jurisdiction_lata().
+    Load {
+        /// The table to load.
+        #[arg(value_enum)]
+        table: ReferenceTable,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReferenceTable {
+    #[value(name = "rate_centers")]
+    RateCenters,
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,6 +283,32 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Demo => demo(&cli.store, &engine).await,
+        Command::Reference(ReferenceCommand::Load { table, file }) => {
+            let store = Store::open(&cli.store)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.display().to_string();
+            match table {
+                ReferenceTable::RateCenters => {
+                    let rows = cdrlake_engine::load_rate_centers(&store, &text, &name).await?;
+                    println!(
+                        "loaded {rows} NPA-NXX rows into {}",
+                        store.reference_url(cdrlake_engine::RATE_CENTERS)
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Functions { markdown } => {
+            if markdown {
+                print!("{}", cdrlake_functions::functions_markdown());
+            } else {
+                for f in cdrlake_functions::function_docs() {
+                    println!("{:<22} {:<9} {}", f.name, f.kind, f.doc.syntax_example);
+                }
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -429,25 +491,58 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
              FROM calls WHERE customer IS NOT NULL GROUP BY customer ORDER BY charge DESC",
         ),
         (
-            "Poor audio streams (Call Quality Dashboard thresholds)",
-            "SELECT count(*) AS audio_streams, \
-             sum(CASE WHEN loss_rate_avg > 0.1 OR jitter_avg_ms > 30 OR rtt_avg_ms > 500 OR concealed_ratio > 0.07 OR degradation_avg > 1.0 THEN 1 ELSE 0 END) AS poor \
-             FROM streams WHERE media = 'audio'",
+            "Streams by Call Quality Dashboard class, with the rule that made them poor",
+            "SELECT media, stream_class(media, degradation_avg, rtt_avg_ms, loss_rate_avg, jitter_avg_ms, \
+             concealed_ratio, frame_loss_pct, frame_rate_avg, post_fec_loss_rate, spoiled_tile_pct, \
+             app_latency_ms, relative_one_way_delay_ms) AS class, \
+             poor_reason(media, degradation_avg, rtt_avg_ms, loss_rate_avg, jitter_avg_ms, \
+             concealed_ratio, frame_loss_pct, frame_rate_avg, post_fec_loss_rate, spoiled_tile_pct, \
+             app_latency_ms, relative_one_way_delay_ms) AS reason, count(*) AS streams \
+             FROM streams GROUP BY 1, 2, 3 ORDER BY 1, 2, streams DESC",
+        ),
+        (
+            "Audio call quality (score %: good >= 91, marginal 86-90, poor < 86)",
+            "SELECT quality_class(quality_score(loss_rate_avg * 100, jitter_avg_ms, rtt_avg_ms, codec)) AS quality, \
+             count(*) AS streams, round(avg(mos(rtt_avg_ms, jitter_avg_ms, loss_rate_avg * 100)), 2) AS avg_mos \
+             FROM streams WHERE media = 'audio' GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "US jurisdiction of PSTN calls (number-based)",
+            "SELECT jurisdiction(caller_number, callee_number) AS jurisdiction, \
+             jurisdiction_reason(caller_number, callee_number) AS reason, count(*) AS calls \
+             FROM calls WHERE callee_number IS NOT NULL GROUP BY 1, 2 ORDER BY calls DESC",
+        ),
+        (
+            "Devices by vendor",
+            "SELECT device_vendor(user_agent) AS vendor, count(*) AS calls FROM calls \
+             WHERE user_agent IS NOT NULL GROUP BY 1 ORDER BY calls DESC LIMIT 8",
+        ),
+        (
+            "Peak concurrent connected calls and licence decisions per tenant",
+            "SELECT tenant_id, max(licenses) AS licenses, max_concurrent(answer_time, end_time) AS peak, \
+             count(*) FILTER (WHERE d = 'surged') AS surged, count(*) FILTER (WHERE d = 'rejected') AS rejected \
+             FROM (SELECT c.tenant_id, c.answer_time, c.end_time, t.licenses, \
+                   license_use(c.answer_time, c.end_time, t.licenses) OVER (PARTITION BY c.tenant_id ORDER BY c.answer_time, c.call_id) AS d \
+                   FROM calls c JOIN (SELECT tenant_id, max(licenses) AS licenses FROM tenants GROUP BY tenant_id) t \
+                   ON c.tenant_id = t.tenant_id WHERE c.answer_time IS NOT NULL) \
+             GROUP BY tenant_id ORDER BY tenant_id",
         ),
         (
             "Rows ingest rejected, by reason",
             "SELECT kind, column_name, sum(rows) AS rows, min(reason) AS example FROM quarantine_calls GROUP BY kind, column_name ORDER BY rows DESC",
         ),
     ];
+    let mut failed = 0;
     for (title, sql) in examples {
         println!("\n-- {title}\n{sql};");
         if let Err(e) = output::run_query(&ctx, sql, Format::Table, None).await {
-            println!("({e:#})");
+            eprintln!("error: example '{title}' failed: {e:#}");
+            failed += 1;
         }
     }
     println!(
         "\nTry your own: cdrlake --store {} query \"SELECT * FROM calls LIMIT 5\"",
         store.location()
     );
-    Ok(0)
+    Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }

@@ -78,7 +78,7 @@ pub fn write_batches(
                 .with_header(true)
                 .build(sink);
             for b in batches {
-                w.write(b)?;
+                w.write(&nested_as_text(b)?)?;
             }
         }
         Format::Json => {
@@ -110,4 +110,44 @@ pub fn write_batches(
         }
     }
     Ok(())
+}
+
+/// CSV has no lists or structs: such columns are written as their display text
+/// (`[a, b]`, `{x: 1}`), as the table format shows them.
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+            let mut b = StringBuilder::with_capacity(column.len(), column.len() * 16);
+            for i in 0..column.len() {
+                if column.is_null(i) {
+                    b.append_null();
+                } else {
+                    b.append_value(fmt.value(i).to_string());
+                }
+            }
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(b.finish()));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }

@@ -355,6 +355,16 @@ fn demo_generates_ingests_and_answers_then_reuses_its_lake() {
         "the wholesale example has rows: {first}"
     );
     assert!(first.contains("quarantined by reason"), "{first}");
+    // The domain functions answer over the demo lake (the demo exits 1 if an example fails).
+    for needle in [
+        "-- US jurisdiction",
+        "interstate",
+        "| good",
+        "-- Devices by vendor",
+        "| poor",
+    ] {
+        assert!(first.contains(needle), "{needle} missing: {first}");
+    }
     let second = ok(&lake, &["demo"]);
     assert!(second.contains("using the existing lake"), "{second}");
     assert!(second.contains("ingested 0 new files"), "{second}");
@@ -441,4 +451,124 @@ async fn two_concurrent_ingests_land_every_row_once() {
         assert_eq!(t["d"].as_i64(), Some(n), "round {round}: no call twice");
         assert_eq!(q["d"], q["records"], "round {round}: no reject twice");
     }
+}
+
+#[test]
+fn functions_command_matches_the_docs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = ok(dir.path(), &["functions", "--markdown"]);
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/functions.md"
+    ))
+    .expect("docs/functions.md");
+    assert!(
+        docs.contains(&md),
+        "docs/functions.md is out of date: regenerate its reference part with `cdrlake functions --markdown`"
+    );
+    let list = ok(dir.path(), &["functions"]);
+    for name in [
+        "quality_score",
+        "jurisdiction",
+        "max_concurrent",
+        "license_use",
+        "concurrency",
+    ] {
+        assert!(
+            list.contains(name),
+            "{name} missing from `cdrlake functions`:\n{list}"
+        );
+    }
+}
+
+#[test]
+fn domain_functions_run_over_the_lake_and_rate_centers_load_from_csv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("lake");
+    let store = store.as_path();
+    // Every session has the functions; SHOW FUNCTIONS describes them.
+    let v = query_json(
+        store,
+        "SELECT jurisdiction('+12125550100', '+15185550100') AS j, rate_center('+12125550100') AS rc",
+    );
+    assert_eq!(v["j"], "intrastate");
+    assert_eq!(v["rc"], serde_json::Value::Null);
+    let shown = ok(
+        store,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SHOW FUNCTIONS LIKE 'quality_score'",
+        ],
+    );
+    assert!(shown.contains("Call quality percentage"), "{shown}");
+
+    // A bad file is refused with file, line and column, and nothing is loaded.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "npa,nxx,rate_center,state,lata\n212,555,NWYRCYZN01,NY,132\n212,5x5,X,NY,132\n",
+    )
+    .expect("write");
+    let out = cdrlake(
+        store,
+        &[
+            "reference",
+            "load",
+            "rate_centers",
+            bad.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv line 3, column nxx: '5x5'"), "{err}");
+    assert!(!store.join("reference/rate_centers/_delta_log").exists());
+
+    let good = dir.path().join("rc.csv");
+    std::fs::write(
+        &good,
+        "npa,nxx,rate_center,state,lata\n212,555,NWYRCYZN01,NY,132\n518,555,ALBANY,NY,138\n",
+    )
+    .expect("write");
+    let out = ok(
+        store,
+        &[
+            "reference",
+            "load",
+            "rate_centers",
+            good.to_str().expect("path"),
+        ],
+    );
+    assert!(out.contains("loaded 2 NPA-NXX rows"), "{out}");
+    let v = query_json(
+        store,
+        "SELECT rate_center('+12125550100') AS rc, jurisdiction_lata('+12125550100', '+15185550100') AS j, \
+         (SELECT count(*) FROM rate_centers) AS n",
+    );
+    assert_eq!(v["rc"], "NWYRCYZN01");
+    assert_eq!(v["j"], "interlata");
+    assert_eq!(v["n"], 2);
+
+    // Loading again replaces the table.
+    std::fs::write(
+        &good,
+        "npa,nxx,rate_center,state,lata\n212,555,MANHATTAN,NY,132\n",
+    )
+    .expect("write");
+    ok(
+        store,
+        &[
+            "reference",
+            "load",
+            "rate_centers",
+            good.to_str().expect("path"),
+        ],
+    );
+    let v = query_json(
+        store,
+        "SELECT rate_center('+12125550100') AS rc, (SELECT count(*) FROM rate_centers) AS n",
+    );
+    assert_eq!(v["rc"], "MANHATTAN");
+    assert_eq!(v["n"], 1);
 }

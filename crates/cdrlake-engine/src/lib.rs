@@ -4,9 +4,15 @@
 //! `SELECT * FROM calls` and `SELECT * FROM cdrlake.lake.calls` are the same. Each table's
 //! quarantine is registered as `quarantine_<table>`. A table that was never ingested is
 //! registered empty, with its canonical schema, so queries and reports still run.
+//!
+//! Every session also has cdrlake's domain functions (`cdrlake-functions`). User-loaded
+//! reference tables live under `<store>/reference/<name>/` as Delta tables: the rate-center
+//! table (`cdrlake reference load rate_centers FILE.csv`) is registered as `rate_centers` and
+//! feeds `rate_center`, `lata` and `jurisdiction_lata`.
 
 use std::sync::Arc;
 
+use cdrlake_functions::{RateCenters, Reference};
 use cdrlake_store::Store;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
@@ -27,6 +33,8 @@ pub enum EngineError {
     },
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
+    #[error("{0}")]
+    Reference(String),
 }
 
 /// Session settings.
@@ -47,6 +55,9 @@ pub fn session_config(opts: &EngineOptions) -> SessionConfig {
     }
     // Filters are pushed into the Parquet scan so row groups and pages prune by statistics
     // and bloom filters, then rows are filtered during decoding.
+    // Money is decimal: a literal like 0.012 is an exact decimal, not a float, so
+    // `rated_amount(billable_s, 0.012, 0)` and `sum(charge) > 10.05` compute exactly.
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
@@ -71,7 +82,55 @@ pub async fn open(store: &Store, opts: &EngineOptions) -> Result<SessionContext,
             register_delta(&ctx, &cdrlake_schema::quarantine_table_name(def.name), &q).await?;
         }
     }
+    let reference = load_reference(&ctx, store).await?;
+    cdrlake_functions::register_all_with(&ctx, &reference)?;
     Ok(ctx)
+}
+
+/// The name of the rate-center reference table, in the store and in SQL.
+pub const RATE_CENTERS: &str = "rate_centers";
+
+/// Registers the user-loaded reference tables and reads them for the functions.
+async fn load_reference(ctx: &SessionContext, store: &Store) -> Result<Reference, EngineError> {
+    let url = store.reference_url(RATE_CENTERS);
+    let Some(table) = store.open_delta(&url).await? else {
+        return Ok(Reference::default());
+    };
+    register_delta(ctx, RATE_CENTERS, &table).await?;
+    let batches = ctx.table(RATE_CENTERS).await?.collect().await?;
+    Ok(Reference {
+        rate_centers: Some(Arc::new(RateCenters::from_batches(&batches)?)),
+    })
+}
+
+/// Validates a rate-center CSV (npa, nxx, rate_center, state, lata) and replaces the store's
+/// rate-center table with it in one Delta commit. Returns the number of rows.
+pub async fn load_rate_centers(
+    store: &Store,
+    csv_text: &str,
+    file_name: &str,
+) -> Result<usize, EngineError> {
+    let batch = RateCenters::parse_csv(csv_text, file_name).map_err(EngineError::Reference)?;
+    let rows = batch.num_rows();
+    let url = store.reference_url(RATE_CENTERS);
+    let delta_err = |e: deltalake::DeltaTableError| EngineError::Delta {
+        table: RATE_CENTERS.to_string(),
+        source: Box::new(e),
+    };
+    if let Ok(path) = url.to_file_path() {
+        std::fs::create_dir_all(&path).map_err(|e| {
+            EngineError::Reference(format!("cannot create {}: {e}", path.display()))
+        })?;
+    }
+    let table = deltalake::DeltaTable::try_from_url(url)
+        .await
+        .map_err(delta_err)?;
+    table
+        .write(vec![batch])
+        .with_save_mode(deltalake::protocol::SaveMode::Overwrite)
+        .await
+        .map_err(delta_err)?;
+    Ok(rows)
 }
 
 async fn register_delta(

@@ -16,7 +16,7 @@
 //! retries with the rest. Data files written by a commit that never landed are unreferenced
 //! and removed by `vacuum`.
 
-pub mod e164;
+pub use cdrlake_schema::e164;
 pub mod read;
 pub mod reject;
 pub mod validate;

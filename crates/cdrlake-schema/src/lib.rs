@@ -5,6 +5,8 @@
 //! these definitions, the engine registers tables under these names, and `docs/schema.md` is
 //! generated from them (`cdrlake schema --markdown`), so the three cannot drift apart.
 
+pub mod e164;
+
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};

@@ -172,6 +172,11 @@ impl Store {
         self.join(&format!("quarantine/{table}/"))
     }
 
+    /// `reference/<name>/` as a URL: user-loaded reference tables (rate centers).
+    pub fn reference_url(&self, name: &str) -> Url {
+        self.join(&format!("reference/{name}/"))
+    }
+
     /// A path under the root as a URL.
     pub fn join(&self, relative: &str) -> Url {
         // The root always ends in '/', and relative paths never start with one.

@@ -19,12 +19,40 @@ const WITHHELD: &[&str] = &[
     "withheld",
 ];
 
+/// How numbers are dialled in a country: what `normalize_in` needs to turn a national number
+/// into E.164.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialing<'a> {
+    /// The ITU country calling code, digits only (`1`, `44`).
+    pub calling_code: &'a str,
+    /// The trunk prefix dialled before a national number (`0` in most of Europe, `1` in the
+    /// NANP, empty where there is none).
+    pub national_prefix: &'a str,
+    /// The usual international (exit) prefix (`00`, `011`, `0011`).
+    pub international_prefix: &'a str,
+}
+
+/// The NANP's dialling rules: the default of [`normalize`].
+pub const NANP: Dialing<'static> = Dialing {
+    calling_code: "1",
+    national_prefix: "1",
+    international_prefix: "011",
+};
+
 /// Normalises a number as switches write it: `+1 (212) 555-0100`, `12125550100`,
 /// `2125550100` (NANP national), `0044 20 7946 0000` or `011 44 20 7946 0000` (international
 /// prefixes), `tel:+12125550100`, `sip:+12125550100@host;user=phone`.
 ///
 /// Returns an error message naming what is wrong; the caller adds file, row and column.
 pub fn normalize(raw: &str) -> Result<Number, String> {
+    normalize_in(raw, None)
+}
+
+/// Like [`normalize`], but a number without `+` is read as dialled in `country`: its
+/// international prefix introduces a country code, its trunk prefix introduces a national
+/// number (`020 7946 0000` in GB is `+442079460000`). `None` keeps the NANP-only reading of
+/// [`normalize`], which also accepts `00` and `011` as international prefixes.
+pub fn normalize_in(raw: &str, country: Option<&Dialing<'_>>) -> Result<Number, String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || WITHHELD.iter().any(|w| trimmed.eq_ignore_ascii_case(w)) {
         return Ok(Number::Withheld);
@@ -54,6 +82,8 @@ pub fn normalize(raw: &str) -> Result<Number, String> {
     }
     let international = if plus {
         digits
+    } else if let Some(c) = country.filter(|c| c.calling_code != "1") {
+        national_in(raw, &digits, c)?
     } else if let Some(rest) = digits.strip_prefix("011") {
         rest.to_string()
     } else if let Some(rest) = digits.strip_prefix("00") {
@@ -81,6 +111,25 @@ pub fn normalize(raw: &str) -> Result<Number, String> {
     Ok(Number::E164(format!("+{international}")))
 }
 
+/// A number dialled without `+` in a country outside the NANP.
+fn national_in(raw: &str, digits: &str, c: &Dialing<'_>) -> Result<String, String> {
+    if !c.international_prefix.is_empty()
+        && let Some(rest) = digits.strip_prefix(c.international_prefix)
+    {
+        return Ok(rest.to_string());
+    }
+    if !c.national_prefix.is_empty() {
+        if let Some(rest) = digits.strip_prefix(c.national_prefix) {
+            return Ok(format!("{}{rest}", c.calling_code));
+        }
+        return Err(format!(
+            "'{raw}' is not an E.164 number: no '+', international prefix '{}' or trunk prefix '{}'",
+            c.international_prefix, c.national_prefix
+        ));
+    }
+    Ok(format!("{}{digits}", c.calling_code))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +153,46 @@ mod tests {
         assert_eq!(
             ok("sip:+14165550100@example.com;user=phone"),
             "+14165550100"
+        );
+    }
+
+    #[test]
+    fn national_numbers_in_a_default_country() {
+        let gb = Dialing {
+            calling_code: "44",
+            national_prefix: "0",
+            international_prefix: "00",
+        };
+        let it = Dialing {
+            calling_code: "39",
+            national_prefix: "",
+            international_prefix: "00",
+        };
+        let n = |raw: &str, c: &Dialing<'_>| normalize_in(raw, Some(c));
+        assert_eq!(
+            n("020 7946 0000", &gb),
+            Ok(Number::E164("+442079460000".into()))
+        );
+        assert_eq!(
+            n("00 1 212 555 0100", &gb),
+            Ok(Number::E164("+12125550100".into()))
+        );
+        assert_eq!(
+            n("+33 1 23 45 67 89", &gb),
+            Ok(Number::E164("+33123456789".into()))
+        );
+        assert!(
+            n("7946 0000", &gb)
+                .unwrap_err()
+                .contains("trunk prefix '0'")
+        );
+        assert_eq!(
+            n("06 1234 5678", &it),
+            Ok(Number::E164("+390612345678".into()))
+        );
+        assert_eq!(
+            normalize_in("(212) 555-0100", Some(&NANP)),
+            Ok(Number::E164("+12125550100".into()))
         );
     }
 

@@ -1,0 +1,1074 @@
+//! Concurrency without interval self-joins: the `max_concurrent` aggregate (sort and sweep),
+//! the `license_use` window function (soft ceiling), and the `concurrency` table function
+//! (total joined and max concurrent per tenant and local time bucket).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, ListArray, RecordBatch, RecordBatchOptions,
+    StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{
+    DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, ScalarValue, exec_err, plan_err};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, PartitionEvaluatorArgs, StateFieldsArgs, WindowUDFFieldArgs,
+};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Expr, PartitionEvaluator,
+    Signature, TableProviderFilterPushDown, TableType, TypeSignature, Volatility, WindowUDF,
+    WindowUDFImpl,
+};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, execute_stream,
+};
+use datafusion::prelude::{SessionContext, col, lit};
+use futures::StreamExt;
+
+use crate::options::CdrlakeOptions;
+use crate::udf::{coerce_time, section, utc_micros};
+
+fn doc_section() -> datafusion::logical_expr::DocSection {
+    section("cdrlake: concurrency and licences")
+}
+
+/// Peak number of overlapping `[start, end)` intervals. Sorts `starts` and `ends` in place.
+/// Ends are processed before starts at equal times, so back-to-back calls do not overlap.
+pub fn peak_concurrency(starts: &mut [i64], ends: &mut [i64]) -> i64 {
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let (mut level, mut peak, mut j) = (0i64, 0i64, 0usize);
+    for &s in starts.iter() {
+        while j < ends.len() && ends[j] <= s {
+            level -= 1;
+            j += 1;
+        }
+        level += 1;
+        peak = peak.max(level);
+    }
+    peak
+}
+
+// ---------------------------------------------------------------------------------------
+// max_concurrent(start, end)
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MaxConcurrent {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for MaxConcurrent {
+    fn name(&self) -> &str {
+        "max_concurrent"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return plan_err!(
+                "max_concurrent takes 2 arguments (start, end), got {}",
+                arg_types.len()
+            );
+        }
+        Ok(vec![
+            coerce_time("max_concurrent", "start", &arg_types[0])?,
+            coerce_time("max_concurrent", "end", &arg_types[1])?,
+        ])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+
+    fn accumulator(&self, _acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::<MaxConcurrentAcc>::default())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |n: &str| {
+            Arc::new(Field::new_list(
+                format_state_name(args.name, n),
+                Field::new_list_field(DataType::Int64, true),
+                true,
+            ))
+        };
+        Ok(vec![list("starts"), list("ends")])
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&MAX_CONCURRENT_DOC)
+    }
+}
+
+static MAX_CONCURRENT_DOC: std::sync::LazyLock<Documentation> = std::sync::LazyLock::new(|| {
+    Documentation::builder(
+        doc_section(),
+        "Aggregate: the peak number of overlapping [start, end) intervals in the group (like \
+         ClickHouse's maxIntersections), by sort and sweep: +1 at each start, -1 at each end, \
+         ends before starts at equal times, so a call ending when another starts does not \
+         overlap it. Rows with a NULL start or end, or end <= start, occupy nothing. 0 for an \
+         empty group. Peaks per time bucket that carry in calls from earlier buckets come \
+         from the concurrency table function."
+            .to_string(),
+        "max_concurrent(start, end)".to_string(),
+    )
+    .with_sql_example(
+        "```sql\nSELECT tenant_id, max_concurrent(answer_time, end_time) FROM calls GROUP BY tenant_id;\n```",
+    )
+    .with_argument("start", "Interval start (timestamp).")
+    .with_argument("end", "Interval end, exclusive (timestamp).")
+    .build()
+});
+
+#[derive(Debug, Default)]
+struct MaxConcurrentAcc {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl MaxConcurrentAcc {
+    fn push(&mut self, s: &TimestampMicrosecondArray, e: &TimestampMicrosecondArray) {
+        for i in 0..s.len() {
+            if s.is_valid(i) && e.is_valid(i) {
+                let (s, e) = (s.value(i), e.value(i));
+                if e > s {
+                    self.starts.push(s);
+                    self.ends.push(e);
+                }
+            }
+        }
+    }
+}
+
+fn list_of(values: Vec<i64>) -> ScalarValue {
+    let n = values.len();
+    let list = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int64, true)),
+        OffsetBuffer::from_lengths([n]),
+        Arc::new(Int64Array::from(values)),
+        None,
+    );
+    ScalarValue::List(Arc::new(list))
+}
+
+impl Accumulator for MaxConcurrentAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let s = values[0].as_primitive::<TimestampMicrosecondType>();
+        let e = values[1].as_primitive::<TimestampMicrosecondType>();
+        self.push(s, e);
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(peak_concurrency(
+            &mut self.starts,
+            &mut self.ends,
+        ))))
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + 8 * (self.starts.capacity() + self.ends.capacity())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            list_of(std::mem::take(&mut self.starts)),
+            list_of(std::mem::take(&mut self.ends)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for (k, target) in [&mut self.starts, &mut self.ends].into_iter().enumerate() {
+            let lists = states[k].as_list::<i32>();
+            for i in 0..lists.len() {
+                if lists.is_valid(i) {
+                    let v = lists.value(i);
+                    target.extend(v.as_primitive::<Int64Type>().values().iter().copied());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// license_use(start, end, licenses [, ceiling]) OVER (PARTITION BY tenant_id ORDER BY start, call_id)
+
+/// The hard ceiling for `licenses`: L + floor(L x ratio) from `min_licenses` licences on, else L.
+pub fn soft_ceiling(licenses: i64, min_licenses: i64, ratio: f64) -> i64 {
+    if licenses >= min_licenses {
+        licenses + (licenses as f64 * ratio).floor() as i64
+    } else {
+        licenses
+    }
+}
+
+#[derive(Debug)]
+struct LicenseUse {
+    signature: Signature,
+    min_licenses: i64,
+    ratio: f64,
+}
+
+impl PartialEq for LicenseUse {
+    fn eq(&self, other: &Self) -> bool {
+        self.min_licenses == other.min_licenses && self.ratio.to_bits() == other.ratio.to_bits()
+    }
+}
+impl Eq for LicenseUse {}
+impl Hash for LicenseUse {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.min_licenses.hash(state);
+        self.ratio.to_bits().hash(state);
+    }
+}
+
+impl WindowUDFImpl for LicenseUse {
+    fn name(&self) -> &str {
+        "license_use"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(3..=4).contains(&arg_types.len()) {
+            return plan_err!(
+                "license_use takes 3 or 4 arguments (start, end, licenses [, ceiling]), got {}",
+                arg_types.len()
+            );
+        }
+        let mut out = vec![
+            coerce_time("license_use", "start", &arg_types[0])?,
+            coerce_time("license_use", "end", &arg_types[1])?,
+        ];
+        for (t, name) in arg_types[2..].iter().zip(["licenses", "ceiling"]) {
+            if !(t.is_integer() || t.is_null()) {
+                return plan_err!("license_use: argument {name} must be an integer, got {t}");
+            }
+            out.push(DataType::Int64);
+        }
+        Ok(out)
+    }
+
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(LicenseEvaluator {
+            min_licenses: self.min_licenses,
+            ratio: self.ratio,
+        }))
+    }
+
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Utf8,
+            true,
+        )))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&LICENSE_USE_DOC)
+    }
+}
+
+static LICENSE_USE_DOC: std::sync::LazyLock<Documentation> = std::sync::LazyLock::new(|| {
+    Documentation::builder(
+        doc_section(),
+        "Window function: the licence decision for each call, 'normal', 'surged' or \
+         'rejected', by the soft-ceiling rule (product decision). In (start, call id) order each \
+         call sees the concurrency c at its start, itself included (calls that ended at or \
+         before its start are gone; rejected calls occupy nothing): c <= L is normal, \
+         L < c <= C surged, c > C rejected, where C = L + floor(L/2) when L >= 6, else L \
+         (settings cdrlake.license_soft_ceiling_min and cdrlake.license_soft_ceiling_ratio, \
+         read when the functions are registered), or the ceiling given as the fourth argument. \
+         A NULL end is a call still in progress. NULL when start or licenses is NULL. The \
+         window must be ordered by the start time (an error otherwise); add call_id to make \
+         simultaneous starts deterministic. Licence overage = calls whose c > L."
+            .to_string(),
+        "license_use(start, end, licenses [, ceiling]) OVER (PARTITION BY tenant_id ORDER BY start, call_id)"
+            .to_string(),
+    )
+    .with_sql_example(
+        "```sql\nSELECT c.call_id, license_use(c.answer_time, c.end_time, t.licenses)\n         OVER (PARTITION BY c.tenant_id ORDER BY c.answer_time, c.call_id) AS decision\nFROM calls c JOIN tenants t USING (tenant_id);\n```",
+    )
+    .with_argument("start", "When the call starts occupying a licence.")
+    .with_argument("end", "When it stops (exclusive); NULL if still in progress.")
+    .with_argument("licenses", "Licences L of the tenant.")
+    .with_argument("ceiling", "Optional hard ceiling C instead of the soft-ceiling rule.")
+    .build()
+});
+
+#[derive(Debug)]
+struct LicenseEvaluator {
+    min_licenses: i64,
+    ratio: f64,
+}
+
+impl PartitionEvaluator for LicenseEvaluator {
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let starts = values[0].as_primitive::<TimestampMicrosecondType>();
+        let ends = values[1].as_primitive::<TimestampMicrosecondType>();
+        let lic = values[2].as_primitive::<Int64Type>();
+        let ceil = values.get(3).map(|c| c.as_primitive::<Int64Type>());
+        let mut active: BinaryHeap<Reverse<i64>> = BinaryHeap::new();
+        let mut prev = i64::MIN;
+        let mut out = StringBuilder::with_capacity(num_rows, num_rows * 7);
+        for i in 0..num_rows {
+            if starts.is_null(i) || lic.is_null(i) || lic.value(i) < 0 {
+                out.append_null();
+                continue;
+            }
+            let s = starts.value(i);
+            if s < prev {
+                return exec_err!(
+                    "license_use: rows are not in start order; use OVER (PARTITION BY tenant_id ORDER BY <start>, call_id) with the same start expression"
+                );
+            }
+            prev = s;
+            while active.peek().is_some_and(|Reverse(e)| *e <= s) {
+                active.pop();
+            }
+            let l = lic.value(i);
+            let c = active.len() as i64 + 1;
+            let hard = match ceil {
+                Some(a) if a.is_valid(i) => a.value(i).max(l),
+                _ => soft_ceiling(l, self.min_licenses, self.ratio),
+            };
+            let decision = if c <= l {
+                "normal"
+            } else if c <= hard {
+                "surged"
+            } else {
+                "rejected"
+            };
+            if decision != "rejected" {
+                let e = if ends.is_valid(i) {
+                    ends.value(i)
+                } else {
+                    i64::MAX
+                };
+                if e > s {
+                    active.push(Reverse(e));
+                }
+            }
+            out.append_value(decision);
+        }
+        Ok(Arc::new(out.finish()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// concurrency(bucket, from, to [, basis])
+
+/// Time bucket of the concurrency table function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    fn parse(s: &str) -> Option<Bucket> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minute" => Some(Bucket::Minute),
+            "hour" => Some(Bucket::Hour),
+            "day" => Some(Bucket::Day),
+            _ => None,
+        }
+    }
+
+    fn truncate(self, t: NaiveDateTime) -> NaiveDateTime {
+        let d = t.date();
+        let (h, m) = match self {
+            Bucket::Minute => (t.hour(), t.minute()),
+            Bucket::Hour => (t.hour(), 0),
+            Bucket::Day => (0, 0),
+        };
+        d.and_hms_opt(h, m, 0).unwrap_or(t)
+    }
+}
+
+/// Which interval a call occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Answered calls, from answer to end: connected calls, as licences count them.
+    Answered,
+    /// Every attempt, from invite to end.
+    Attempts,
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The UTC start of the local bucket holding `t`.
+fn floor_local(t: i64, bucket: Bucket, tz: Tz) -> i64 {
+    let utc = from_micros(t);
+    let local = bucket.truncate(utc.with_timezone(&tz).naive_local());
+    match tz.from_local_datetime(&local) {
+        chrono::LocalResult::Single(x) => micros(x.with_timezone(&Utc)),
+        // Clocks went back: the later of the two instants that is not after t.
+        chrono::LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (micros(a.with_timezone(&Utc)), micros(b.with_timezone(&Utc)));
+            if a.max(b) <= t { a.max(b) } else { a.min(b) }
+        }
+        // The local bucket start does not exist (a gap at midnight): start at the gap's end.
+        chrono::LocalResult::None => {
+            let mut probe = local;
+            for _ in 0..180 {
+                probe += Duration::minutes(1);
+                if let Some(x) = tz.from_local_datetime(&probe).earliest() {
+                    return micros(x.with_timezone(&Utc)).min(t);
+                }
+            }
+            t
+        }
+    }
+}
+
+/// Local bucket boundaries (UTC microseconds) covering [from, to): b0 <= from < ... < bn >= to.
+fn boundaries(from: i64, to: i64, bucket: Bucket, tz: Tz) -> Vec<i64> {
+    let step = match bucket {
+        Bucket::Minute => 60_000_000,
+        Bucket::Hour => 3_600_000_000,
+        Bucket::Day => 86_400_000_000,
+    };
+    let mut out = vec![floor_local(from, bucket, tz)];
+    while let Some(&last) = out.last() {
+        if last >= to {
+            break;
+        }
+        // Step past the next boundary and floor back: DST days are 23 or 25 hours long.
+        let mut next = floor_local(last + step + step / 2, bucket, tz);
+        if next <= last {
+            next = last + step;
+        }
+        out.push(next);
+    }
+    out
+}
+
+/// Total joined and max concurrent per bucket for one tenant's intervals.
+fn sweep(starts_all: &mut [i64], s: &mut [i64], e: &mut [i64], bounds: &[i64]) -> Vec<(i64, i64)> {
+    starts_all.sort_unstable();
+    s.sort_unstable();
+    e.sort_unstable();
+    let (mut i, mut j, mut level) = (0usize, 0usize, 0i64);
+    let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for w in bounds.windows(2) {
+        let (b, next) = (w[0], w[1]);
+        // Carried in: everything before b, and the calls ending exactly at b.
+        while (i < s.len() && s[i] < b) || (j < e.len() && e[j] <= b) {
+            if j < e.len() && e[j] <= b && (i >= s.len() || s[i] >= b || e[j] <= s[i]) {
+                level -= 1;
+                j += 1;
+            } else {
+                level += 1;
+                i += 1;
+            }
+        }
+        let mut peak = level;
+        while (i < s.len() && s[i] < next) || (j < e.len() && e[j] < next) {
+            if j < e.len() && e[j] < next && (i >= s.len() || s[i] >= next || e[j] <= s[i]) {
+                level -= 1;
+                j += 1;
+            } else {
+                level += 1;
+                i += 1;
+                peak = peak.max(level);
+            }
+        }
+        let joined =
+            starts_all.partition_point(|&t| t < next) - starts_all.partition_point(|&t| t < b);
+        out.push((joined as i64, peak));
+    }
+    out
+}
+
+/// The most rows one call of the table function may produce.
+const MAX_OUTPUT_ROWS: usize = 20_000_000;
+
+fn output_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("tenant_id", DataType::Utf8, false),
+        Field::new("bucket_start", utc_micros(), false),
+        Field::new(
+            "bucket_local",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("total_joined", DataType::Int64, false),
+        Field::new("max_concurrent", DataType::Int64, false),
+    ]))
+}
+
+#[derive(Debug)]
+struct ConcurrencyFunction;
+
+fn constant(session: &dyn Session, e: &Expr, what: &str) -> Result<ScalarValue> {
+    // Fold first: now() and friends are only defined once simplified.
+    let start = session
+        .execution_props()
+        .query_execution_start_time
+        .unwrap_or_else(Utc::now);
+    let info = SimplifyContext::builder()
+        .with_config_options(Arc::new(session.config_options().clone()))
+        .with_query_execution_start_time(Some(start))
+        .build();
+    let folded = ExprSimplifier::new(info).simplify(e.clone())?;
+    let phys = session.create_physical_expr(folded, &DFSchema::empty())?;
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match phys.evaluate(&batch) {
+        Ok(v) => {
+            let arr = v.into_array(1)?;
+            ScalarValue::try_from_array(&arr, 0)
+        }
+        Err(err) => plan_err!("concurrency: {what} must be a constant: {err}"),
+    }
+}
+
+fn instant(v: &ScalarValue, what: &str) -> Result<i64> {
+    let cast = v.cast_to(&utc_micros()).map_err(|e| {
+        DataFusionError::Plan(format!("concurrency: {what} '{v}' is not a timestamp: {e}"))
+    })?;
+    match cast {
+        ScalarValue::TimestampMicrosecond(Some(t), _) => Ok(t),
+        _ => plan_err!("concurrency: {what} must not be NULL"),
+    }
+}
+
+impl TableFunctionImpl for ConcurrencyFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if !(3..=4).contains(&exprs.len()) {
+            return plan_err!(
+                "concurrency takes 3 or 4 arguments: concurrency(bucket, from, to [, basis]), got {}",
+                exprs.len()
+            );
+        }
+        let session = args.session();
+        let text = |e: &Expr, what: &str| -> Result<String> {
+            match constant(session, e, what)? {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => Ok(s),
+                other => plan_err!("concurrency: {what} must be a string, got {other}"),
+            }
+        };
+        let b = text(&exprs[0], "bucket")?;
+        let Some(bucket) = Bucket::parse(&b) else {
+            return plan_err!("concurrency: bucket must be 'minute', 'hour' or 'day', got '{b}'");
+        };
+        let from = instant(&constant(session, &exprs[1], "from")?, "from")?;
+        let to = instant(&constant(session, &exprs[2], "to")?, "to")?;
+        if to <= from {
+            return plan_err!("concurrency: to must be after from");
+        }
+        let basis = match exprs.get(3) {
+            None => Basis::Answered,
+            Some(e) => match text(e, "basis")?.trim().to_ascii_lowercase().as_str() {
+                "answered" => Basis::Answered,
+                "attempts" => Basis::Attempts,
+                other => {
+                    return plan_err!(
+                        "concurrency: basis must be 'answered' or 'attempts', got '{other}'"
+                    );
+                }
+            },
+        };
+        Ok(Arc::new(ConcurrencyTable {
+            params: Params {
+                bucket,
+                from,
+                to,
+                basis,
+            },
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    bucket: Bucket,
+    from: i64,
+    to: i64,
+    basis: Basis,
+}
+
+#[derive(Debug)]
+struct ConcurrencyTable {
+    params: Params,
+}
+
+fn only_tenant_id(e: &Expr) -> bool {
+    let mut ok = true;
+    let _ = e.apply(|n| {
+        if let Expr::Column(c) = n
+            && c.name != "tenant_id"
+        {
+            ok = false;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ok && !e.column_refs().is_empty()
+}
+
+fn unqualified(e: &Expr) -> Result<Expr> {
+    e.clone()
+        .transform(|n| match n {
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                c.name,
+            )))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+}
+
+#[async_trait]
+impl TableProvider for ConcurrencyTable {
+    fn schema(&self) -> SchemaRef {
+        output_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if only_tenant_id(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
+            return exec_err!("concurrency needs a DataFusion SessionState");
+        };
+        let ctx = SessionContext::new_with_state(state.clone());
+        let p = self.params;
+        let day = 86_400_000_000i64;
+        let start = match p.basis {
+            Basis::Answered => "answer_time",
+            Basis::Attempts => "invite_time",
+        };
+        let calls = ctx.table("calls").await?;
+        // Bounds as literals of the column's own type, so the scan can prune on them.
+        let bound = |column: &str, v: i64| -> Result<Expr> {
+            let t = calls
+                .schema()
+                .field_with_unqualified_name(column)?
+                .data_type()
+                .clone();
+            let utc = ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
+            Ok(lit(utc.cast_to(&t)?))
+        };
+        // Local buckets start up to a day before `from` and end up to a day after `to`.
+        let upper = bound(start, p.to.saturating_add(day))?;
+        let lower = bound("end_time", p.from.saturating_sub(day))?;
+        let mut calls = calls
+            .filter(
+                col(start)
+                    .is_not_null()
+                    .and(col(start).lt(upper))
+                    .and(col("end_time").gt_eq(lower)),
+            )?
+            .select(vec![
+                col("tenant_id"),
+                col(start).alias("s"),
+                col("end_time").alias("e"),
+            ])?;
+        for f in filters {
+            calls = calls.filter(unqualified(f)?)?;
+        }
+        let tenants = ctx.table("tenants").await?.aggregate(
+            vec![col("tenant_id")],
+            vec![max(col("time_zone")).alias("time_zone")],
+        )?;
+        let calls = calls.create_physical_plan().await?;
+        let tenants = tenants.create_physical_plan().await?;
+        let schema = match projection {
+            Some(p) => Arc::new(output_schema().project(p)?),
+            None => output_schema(),
+        };
+        Ok(Arc::new(ConcurrencyExec {
+            params: p,
+            projection: projection.cloned(),
+            properties: Arc::new(PlanProperties::new(
+                EquivalenceProperties::new(schema.clone()),
+                Partitioning::UnknownPartitioning(1),
+                EmissionType::Final,
+                Boundedness::Bounded,
+            )),
+            schema,
+            calls,
+            tenants,
+        }))
+    }
+}
+
+struct ConcurrencyExec {
+    params: Params,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    calls: Arc<dyn ExecutionPlan>,
+    tenants: Arc<dyn ExecutionPlan>,
+}
+
+impl fmt::Debug for ConcurrencyExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyExec")
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl DisplayAs for ConcurrencyExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ConcurrencyExec: bucket={:?}, basis={:?}, from={}, to={}",
+            self.params.bucket,
+            self.params.basis,
+            from_micros(self.params.from),
+            from_micros(self.params.to)
+        )
+    }
+}
+
+impl ExecutionPlan for ConcurrencyExec {
+    fn name(&self) -> &str {
+        "ConcurrencyExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.calls, &self.tenants]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [calls, tenants]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("ConcurrencyExec has two children".into()))?;
+        Ok(Arc::new(ConcurrencyExec {
+            params: self.params,
+            projection: self.projection.clone(),
+            schema: self.schema.clone(),
+            properties: self.properties.clone(),
+            calls,
+            tenants,
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return exec_err!("ConcurrencyExec has one partition, asked for {partition}");
+        }
+        let calls = execute_stream(self.calls.clone(), context.clone())?;
+        let tenants = execute_stream(self.tenants.clone(), context)?;
+        let (params, projection, schema) =
+            (self.params, self.projection.clone(), self.schema.clone());
+        let fut = async move {
+            let batch = compute(params, calls, tenants).await?;
+            match projection {
+                Some(p) => Ok(batch.project(&p)?),
+                None => Ok(batch),
+            }
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(fut),
+        )))
+    }
+}
+
+#[derive(Default)]
+struct TenantIntervals {
+    starts_all: Vec<i64>,
+    s: Vec<i64>,
+    e: Vec<i64>,
+}
+
+async fn compute(
+    p: Params,
+    mut calls: SendableRecordBatchStream,
+    mut tenants: SendableRecordBatchStream,
+) -> Result<RecordBatch> {
+    let mut zones: HashMap<String, Tz> = HashMap::new();
+    while let Some(batch) = tenants.next().await {
+        let batch = batch?;
+        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let tzs = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
+        let (ids, tzs) = (ids.as_string::<i32>(), tzs.as_string::<i32>());
+        for i in 0..batch.num_rows() {
+            if ids.is_valid(i) {
+                let tz = tzs
+                    .is_valid(i)
+                    .then(|| tzs.value(i).parse::<Tz>().ok())
+                    .flatten();
+                zones.insert(ids.value(i).to_string(), tz.unwrap_or(Tz::UTC));
+            }
+        }
+    }
+    let mut per_tenant: HashMap<String, TenantIntervals> = HashMap::new();
+    while let Some(batch) = calls.next().await {
+        let batch = batch?;
+        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let s = arrow::compute::cast(batch.column(1), &utc_micros())?;
+        let e = arrow::compute::cast(batch.column(2), &utc_micros())?;
+        let ids: &StringArray = ids.as_string::<i32>();
+        let (s, e) = (
+            s.as_primitive::<TimestampMicrosecondType>(),
+            e.as_primitive::<TimestampMicrosecondType>(),
+        );
+        let mut last: Option<(&str, &mut TenantIntervals)> = None;
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) || s.is_null(i) || e.is_null(i) {
+                continue;
+            }
+            let id = ids.value(i);
+            let acc = match last {
+                Some((lid, acc)) if lid == id => acc,
+                _ => {
+                    if !per_tenant.contains_key(id) {
+                        per_tenant.insert(id.to_string(), TenantIntervals::default());
+                    }
+                    match per_tenant.get_mut(id) {
+                        Some(a) => a,
+                        None => return exec_err!("concurrency: tenant {id} vanished"),
+                    }
+                }
+            };
+            let (sv, ev) = (s.value(i), e.value(i));
+            acc.starts_all.push(sv);
+            if ev > sv {
+                acc.s.push(sv);
+                acc.e.push(ev);
+            }
+            last = Some((id, acc));
+        }
+    }
+    let mut ids: Vec<_> = per_tenant.keys().cloned().collect();
+    ids.sort();
+    let mut tenant_b = StringBuilder::new();
+    let mut start_b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut local_b = TimestampMicrosecondBuilder::new();
+    let mut joined_b = Int64Builder::new();
+    let mut peak_b = Int64Builder::new();
+    let mut rows = 0usize;
+    for id in ids {
+        let tz = zones.get(&id).copied().unwrap_or(Tz::UTC);
+        let bounds = boundaries(p.from, p.to, p.bucket, tz);
+        rows += bounds.len().saturating_sub(1);
+        if rows > MAX_OUTPUT_ROWS {
+            return exec_err!(
+                "concurrency: more than {MAX_OUTPUT_ROWS} buckets; use a larger bucket or a shorter period"
+            );
+        }
+        let Some(t) = per_tenant.get_mut(&id) else {
+            continue;
+        };
+        let stats = sweep(&mut t.starts_all, &mut t.s, &mut t.e, &bounds);
+        for (k, (joined, peak)) in stats.into_iter().enumerate() {
+            let b = bounds[k];
+            tenant_b.append_value(&id);
+            start_b.append_value(b);
+            let local = from_micros(b).with_timezone(&tz).naive_local().and_utc();
+            local_b.append_value(micros(local));
+            joined_b.append_value(joined);
+            peak_b.append_value(peak);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(tenant_b.finish()),
+        Arc::new(start_b.finish()),
+        Arc::new(local_b.finish()),
+        Arc::new(joined_b.finish()),
+        Arc::new(peak_b.finish()),
+    ];
+    Ok(RecordBatch::try_new(output_schema(), columns)?)
+}
+
+static CONCURRENCY_DOC: std::sync::LazyLock<Documentation> = std::sync::LazyLock::new(|| {
+    Documentation::builder(
+        doc_section(),
+        "Table function over the calls and tenants tables: one row per tenant and time \
+         bucket in [from, to) with total_joined (calls that started in the bucket) and \
+         max_concurrent (the peak of overlapping calls in the bucket, counting calls carried \
+         in from earlier buckets). Buckets are 'minute', 'hour' or 'day' in each tenant's time \
+         zone (tenants.time_zone; UTC if unknown): bucket_start is the bucket's UTC start, \
+         bucket_local its local wall-clock start. A call occupies [answer_time, end_time) \
+         (basis 'answered', the default: connected calls) or [invite_time, end_time) (basis \
+         'attempts'). from and to are instants (a string without offset is UTC). Every tenant \
+         with calls in the period gets every bucket, zeros included. Filters on tenant_id are \
+         pushed into the scan of calls."
+            .to_string(),
+        "concurrency(bucket, from, to [, basis])".to_string(),
+    )
+    .with_sql_example(
+        "```sql\nSELECT * FROM concurrency('hour', '2026-10-01', '2026-10-02') WHERE tenant_id = 't01';\n```",
+    )
+    .with_argument("bucket", "'minute', 'hour' or 'day'.")
+    .with_argument("from", "Start of the period (timestamp or string).")
+    .with_argument("to", "End of the period, exclusive.")
+    .with_argument("basis", "'answered' (default) or 'attempts'.")
+    .build()
+});
+
+/// The documentation of the `concurrency` table function (table functions have no
+/// `documentation()` hook in DataFusion, so `docs/functions.md` takes it from here).
+pub fn concurrency_doc() -> &'static Documentation {
+    &CONCURRENCY_DOC
+}
+
+/// Our own coercion (any timestamp, date or string), plus the canonical types spelled out
+/// for `information_schema` and `SHOW FUNCTIONS`.
+fn signature(canonical: Vec<Vec<DataType>>) -> Signature {
+    let mut sigs = vec![TypeSignature::UserDefined];
+    sigs.extend(canonical.into_iter().map(TypeSignature::Exact));
+    Signature::one_of(sigs, Volatility::Immutable)
+}
+
+pub(crate) fn aggregates() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::new_from_impl(MaxConcurrent {
+        signature: signature(vec![vec![utc_micros(), utc_micros()]]),
+    })]
+}
+
+pub(crate) fn windows(opts: &CdrlakeOptions) -> Vec<WindowUDF> {
+    let (t, i) = (utc_micros(), DataType::Int64);
+    vec![WindowUDF::new_from_impl(LicenseUse {
+        signature: signature(vec![
+            vec![t.clone(), t.clone(), i.clone()],
+            vec![t.clone(), t, i.clone(), i],
+        ]),
+        min_licenses: i64::try_from(opts.license_soft_ceiling_min).unwrap_or(i64::MAX),
+        ratio: opts.license_soft_ceiling_ratio,
+    })]
+}
+
+pub(crate) fn table_function() -> Arc<dyn TableFunctionImpl> {
+    Arc::new(ConcurrencyFunction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_carries_calls_into_later_buckets() {
+        let h = 3_600_000_000i64;
+        // Call A 00:30-02:30, B 01:10-01:20, C 01:20-01:40 (starts when B ends), D 03:00-03:00.
+        let mut all = vec![h / 2, h + h / 6, h + h / 3, 3 * h];
+        let mut s = vec![h / 2, h + h / 6, h + h / 3];
+        let mut e = vec![2 * h + h / 2, h + h / 3, h + 2 * h / 3];
+        let bounds = [0, h, 2 * h, 3 * h, 4 * h];
+        let got = sweep(&mut all, &mut s, &mut e, &bounds);
+        assert_eq!(got, vec![(1, 1), (2, 2), (0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn peak_ends_before_starts() {
+        assert_eq!(peak_concurrency(&mut [0, 10], &mut [10, 20]), 1);
+        assert_eq!(peak_concurrency(&mut [0, 5, 5], &mut [10, 6, 20]), 3);
+        assert_eq!(peak_concurrency(&mut [], &mut []), 0);
+    }
+
+    #[test]
+    fn soft_ceiling_rule() {
+        assert_eq!(soft_ceiling(5, 6, 0.5), 5);
+        assert_eq!(soft_ceiling(6, 6, 0.5), 9);
+        assert_eq!(soft_ceiling(7, 6, 0.5), 10);
+        assert_eq!(soft_ceiling(50, 6, 0.5), 75);
+    }
+
+    #[test]
+    fn local_day_buckets_follow_dst() {
+        let tz: Tz = "America/New_York".parse().unwrap_or(Tz::UTC);
+        // 2026-11-01 is the fall-back day in New York: 25 hours long.
+        let from = micros(Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap());
+        let b = boundaries(from, from + 1, Bucket::Day, tz);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[1] - b[0], 25 * 3_600_000_000);
+        assert_eq!(from_micros(b[0]).with_timezone(&tz).hour(), 0);
+    }
+}
