@@ -528,6 +528,12 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
              GROUP BY tenant_id ORDER BY tenant_id",
         ),
         (
+            "Busiest local hours of the last week (total joined, max concurrent)",
+            "SELECT tenant_id, bucket_local AS hour, total_joined, max_concurrent \
+             FROM concurrency('hour', now() - INTERVAL '7 days', now()) \
+             ORDER BY max_concurrent DESC, total_joined DESC LIMIT 5",
+        ),
+        (
             "Rows ingest rejected, by reason",
             "SELECT kind, column_name, sum(rows) AS rows, min(reason) AS example FROM quarantine_calls GROUP BY kind, column_name ORDER BY rows DESC",
         ),

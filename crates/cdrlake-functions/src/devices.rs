@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, StringBuilder};
+use arrow::array::{ArrayRef, StringViewBuilder};
 use arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{Documentation, ScalarUDF};
@@ -149,7 +149,7 @@ fn kernel(c: &Call<'_>, part: Part) -> Result<ArrayRef> {
         .collect();
     // User-Agents repeat heavily: resolve each distinct string once per batch.
     let mut memo: HashMap<&str, Match> = HashMap::new();
-    let mut b = StringBuilder::with_capacity(c.rows, c.rows * 8);
+    let mut b = StringViewBuilder::with_capacity(c.rows);
     for i in 0..c.rows {
         let ua = match uas.get(i).map(str::trim) {
             Some(s) if !s.is_empty() => s,
@@ -201,7 +201,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
         DomainFn::new(
             "device_vendor",
             one(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "device_vendor",
                 "The device or client vendor of a User-Agent by the ordered pattern table \
@@ -217,7 +217,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
         DomainFn::new(
             "device_model",
             one(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "device_model",
                 "The device model of a User-Agent by data/user_agents.csv (the pattern's \
@@ -230,7 +230,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
         DomainFn::new(
             "device_version",
             one(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "device_version",
                 "The firmware or application version in a User-Agent by data/user_agents.csv. \
@@ -243,7 +243,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
         DomainFn::new(
             "device_type",
             one(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "device_type",
                 "The kind of endpoint a User-Agent names, from data/user_agents.csv: desk_phone, \

@@ -32,7 +32,7 @@ use datafusion::prelude::SessionContext;
 
 pub use billing::{billed_seconds, money_type, rated_micros};
 pub use concurrency::{peak_concurrency, soft_ceiling};
-pub use cqd::{StreamMetrics, Verdict, classify};
+pub use cqd::{Media, StreamMetrics, Verdict, classify, classify_media};
 pub use numbers::{RATE_CENTER_COLUMNS, RateCenter, RateCenters, rate_centers_schema};
 pub use options::CdrlakeOptions;
 pub use quality::{emodel_r, idd, mos_from_r, network_mos, quality_score, r_from_mos, simple_r};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, StringViewBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::exec_err;
 use datafusion::error::Result;
@@ -12,7 +12,7 @@ use datafusion::logical_expr::{Documentation, ScalarUDF};
 
 use cdrlake_schema::e164::{self, Dialing, Number};
 
-use crate::udf::{Call, DomainFn, Param, section};
+use crate::udf::{Call, DomainFn, Param, label_array, section};
 
 const NPA_CSV: &str = include_str!("../../../data/nanp/npa.csv");
 const COUNTRIES_CSV: &str = include_str!("../../../data/countries.csv");
@@ -434,8 +434,7 @@ fn jurisdiction_of(
 }
 
 fn strings<'a>(c: &Call<'a>, f: impl FnMut(usize) -> Result<Option<&'a str>>) -> Result<ArrayRef> {
-    let out = (0..c.rows).map(f).collect::<Result<StringArray>>()?;
-    Ok(Arc::new(out))
+    label_array(c.rows, f)
 }
 
 fn doc(desc: &str, syntax: &str, example: &str, args: &[(&str, &str)]) -> Documentation {
@@ -471,7 +470,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
                 vec![("number", Str)],
                 vec![("number", Str), ("default_country", Str)],
             ],
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "A phone number as E.164 ('+' and 7 to 15 digits), from the forms switches \
                  write: '+1 (212) 555-0100', 'tel:' and 'sip:' URIs, international prefixes, \
@@ -491,7 +490,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
             Arc::new(|c: &Call<'_>| {
                 let nums = c.text(0)?;
                 let countries = if c.args.len() > 1 { Some(c.text(1)?) } else { None };
-                let mut b = StringBuilder::with_capacity(c.rows, c.rows * 13);
+                let mut b = StringViewBuilder::with_capacity(c.rows);
                 for i in 0..c.rows {
                     let Some(raw) = nums.get(i) else {
                         b.append_null();
@@ -529,7 +528,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "npa_state",
             vec![vec![("number", Str)]],
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "Where a NANP number's area code is, from data/nanp/npa.csv: the USPS code for \
                  US states, DC and territories (NY, PR, GU), the province code for Canada (ON; \
@@ -557,7 +556,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "jurisdiction",
             two(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 &format!(
                     "US jurisdiction of a call by the states of its numbers: 'intrastate' \
@@ -580,7 +579,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "jurisdiction_reason",
             two(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "Why jurisdiction() decided as it did: SAME_STATE, DIFFERENT_STATE; for the \
                  called number DEST_INVALID, DEST_NON_NANP, DEST_NON_US (international), \
@@ -603,7 +602,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "jurisdiction_lata",
             two(),
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 &format!(
                     "Like jurisdiction, but by LATA from the user-loaded rate-center table \
@@ -621,7 +620,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
             ),
             Arc::new(move |c: &Call<'_>| {
                 let Some(rc) = rc_for_lata.as_deref() else {
-                    return Ok(arrow::array::new_null_array(&DataType::Utf8, c.rows));
+                    return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
                 };
                 let (a, b) = (c.text(0)?, c.text(1)?);
                 let level = Level::Lata(rc);
@@ -632,7 +631,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "rate_center",
             vec![vec![("number", Str)]],
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "The rate center of a NANP number's NPA-NXX from the user-loaded rate-center \
                  table (cdrlake reference load rate_centers FILE.csv). NULL when the number is \
@@ -643,7 +642,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
             ),
             Arc::new(move |c: &Call<'_>| {
                 let Some(rc) = rc_for_center.as_deref() else {
-                    return Ok(arrow::array::new_null_array(&DataType::Utf8, c.rows));
+                    return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
                 };
                 let nums = c.text(0)?;
                 strings(c, |i| {
@@ -658,7 +657,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
         DomainFn::new(
             "lata",
             vec![vec![("number", Str)]],
-            DataType::Utf8,
+            DataType::Utf8View,
             doc(
                 "The LATA of a NANP number's NPA-NXX from the user-loaded rate-center table. \
                  NULL when unknown or when no table is loaded.",
@@ -668,7 +667,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
             ),
             Arc::new(move |c: &Call<'_>| {
                 let Some(rc) = rc_for_lata_of.as_deref() else {
-                    return Ok(arrow::array::new_null_array(&DataType::Utf8, c.rows));
+                    return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
                 };
                 let nums = c.text(0)?;
                 strings(c, |i| {

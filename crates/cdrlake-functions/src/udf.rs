@@ -5,9 +5,12 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use arrow::array::builder::{NullBufferBuilder, make_view};
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, LargeStringArray, StringArray, StringViewArray,
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, LargeStringArray, StringArray,
+    StringViewArray,
 };
+use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -161,12 +164,223 @@ impl<'a> Text<'a> {
     }
 
     #[inline]
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            Text::Utf8(a) => a.is_null(i),
+            Text::Large(a) => a.is_null(i),
+            Text::View(a) => a.is_null(i),
+        }
+    }
+
+    /// The view of row `i` when the column is Utf8View and the string is stored inline (up
+    /// to 12 bytes): equal views are equal strings.
+    #[inline]
+    pub fn inline_view(&self, i: usize) -> Option<u128> {
+        match self {
+            Text::View(a) => {
+                let v = a.views()[i];
+                ((v as u32) <= 12).then_some(v)
+            }
+            _ => None,
+        }
+    }
+
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             Text::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
             Text::Large(a) => a.is_valid(i).then(|| a.value(i)),
             Text::View(a) => a.is_valid(i).then(|| a.value(i)),
         }
+    }
+}
+
+/// Builds a Float64 array row by row, without reallocating.
+pub(crate) fn float_array(
+    rows: usize,
+    mut f: impl FnMut(usize) -> Result<Option<f64>>,
+) -> Result<ArrayRef> {
+    let mut b = Float64Builder::with_capacity(rows);
+    for i in 0..rows {
+        b.append_option(f(i)?);
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// Builds a string result as Utf8View: the short labels these functions return (classes,
+/// reason codes, states, vendors) are stored inline in their 16-byte views, and a longer label
+/// repeated from the same place (a constant) is stored once and shared. Much cheaper than a
+/// general string builder, and Utf8View groups faster than Utf8.
+pub(crate) fn label_array<'s>(
+    rows: usize,
+    mut f: impl FnMut(usize) -> Result<Option<&'s str>>,
+) -> Result<ArrayRef> {
+    let mut views: Vec<u128> = Vec::with_capacity(rows);
+    let mut nulls = NullBufferBuilder::new(rows);
+    let mut data: Vec<u8> = Vec::new();
+    // Long labels already stored: (address, length, view).
+    let mut stored: Vec<(usize, usize, u128)> = Vec::new();
+    for i in 0..rows {
+        let Some(s) = f(i)? else {
+            views.push(0);
+            nulls.append_null();
+            continue;
+        };
+        let view = if s.len() <= 12 {
+            make_view(s.as_bytes(), 0, 0)
+        } else {
+            let key = (s.as_ptr() as usize, s.len());
+            match stored.iter().find(|(p, l, _)| (*p, *l) == key) {
+                Some((_, _, v)) => *v,
+                None => {
+                    let Ok(offset) = u32::try_from(data.len()) else {
+                        return exec_err!("a string result is larger than 4 GiB");
+                    };
+                    data.extend_from_slice(s.as_bytes());
+                    let v = make_view(s.as_bytes(), 0, offset);
+                    if stored.len() < 64 {
+                        stored.push((key.0, key.1, v));
+                    }
+                    v
+                }
+            }
+        };
+        views.push(view);
+        nulls.append_non_null();
+    }
+    let buffers = if data.is_empty() {
+        vec![]
+    } else {
+        vec![Buffer::from_vec(data)]
+    };
+    Ok(Arc::new(StringViewArray::try_new(
+        ScalarBuffer::from(views),
+        buffers,
+        nulls.finish(),
+    )?))
+}
+
+/// A fixed set of labels as Utf8View, for kernels that pick one per row by index: the views are
+/// made once (labels over 12 bytes point into one shared buffer), so a result costs one 16-byte
+/// copy per row.
+pub(crate) struct LabelSet {
+    views: Vec<u128>,
+    buffer: Option<Buffer>,
+}
+
+impl LabelSet {
+    pub fn new(labels: &[&str]) -> Result<Self> {
+        let mut data = Vec::new();
+        let mut views = Vec::with_capacity(labels.len());
+        for l in labels {
+            if l.len() <= 12 {
+                views.push(make_view(l.as_bytes(), 0, 0));
+            } else {
+                let Ok(offset) = u32::try_from(data.len()) else {
+                    return exec_err!("label set too large");
+                };
+                data.extend_from_slice(l.as_bytes());
+                views.push(make_view(l.as_bytes(), 0, offset));
+            }
+        }
+        Ok(LabelSet {
+            views,
+            buffer: (!data.is_empty()).then(|| Buffer::from_vec(data)),
+        })
+    }
+
+    /// One label per row: `pick(i)` is the label's index, or `None` for NULL.
+    pub fn array(
+        &self,
+        rows: usize,
+        mut pick: impl FnMut(usize) -> Option<usize>,
+    ) -> Result<ArrayRef> {
+        let mut views = Vec::with_capacity(rows);
+        let mut nulls = NullBufferBuilder::new(rows);
+        for i in 0..rows {
+            match pick(i) {
+                Some(k) => {
+                    views.push(self.views[k]);
+                    nulls.append_non_null();
+                }
+                None => {
+                    views.push(0);
+                    nulls.append_null();
+                }
+            }
+        }
+        let buffers: Vec<Buffer> = self.buffer.iter().cloned().collect();
+        // SAFETY: every view was made by `make_view` from a `&str` (valid UTF-8) in `new`, and
+        // the long ones point into `buffer` at the offset their bytes were copied to; null
+        // slots hold the empty view. So the views are valid for these buffers (what `try_new`
+        // would check, at a cost of a UTF-8 validation per row).
+        let array = unsafe {
+            StringViewArray::new_unchecked(ScalarBuffer::from(views), buffers, nulls.finish())
+        };
+        Ok(Arc::new(array))
+    }
+}
+
+/// A per-batch memo of what a string argument resolves to: columns such as codec, media or
+/// User-Agent repeat a few values, so each distinct value is resolved once per batch. Short
+/// strings of a Utf8View column are compared by their 16-byte view (one integer comparison);
+/// others by a short list, then a map.
+pub(crate) struct Memo<'a, V> {
+    views: Vec<(u128, V)>,
+    few: Vec<(&'a str, V)>,
+    many: std::collections::HashMap<&'a str, V>,
+}
+
+impl<'a, V: Copy> Memo<'a, V> {
+    pub fn new() -> Self {
+        Memo {
+            views: Vec::with_capacity(16),
+            few: Vec::with_capacity(16),
+            many: std::collections::HashMap::new(),
+        }
+    }
+
+    /// What row `i` of `text` resolves to; NULL rows are `None`.
+    #[inline]
+    pub fn at(
+        &mut self,
+        text: &Text<'a>,
+        i: usize,
+        resolve: impl FnOnce(&'a str) -> V,
+    ) -> Option<V> {
+        if text.is_null(i) {
+            return None;
+        }
+        let view = text.inline_view(i);
+        if let Some(view) = view
+            && let Some((_, v)) = self.views.iter().find(|(k, _)| *k == view)
+        {
+            return Some(*v);
+        }
+        let v = self.get(text.get(i)?, resolve);
+        if let Some(view) = view
+            && self.views.len() < 64
+        {
+            self.views.push((view, v));
+        }
+        Some(v)
+    }
+
+    #[inline]
+    pub fn get(&mut self, key: &'a str, resolve: impl FnOnce(&'a str) -> V) -> V {
+        if let Some((_, v)) = self.few.iter().find(|(k, _)| *k == key) {
+            return *v;
+        }
+        if let Some(v) = self.many.get(key) {
+            return *v;
+        }
+        let v = resolve(key);
+        if self.few.len() < 16 {
+            self.few.push((key, v));
+        } else {
+            self.many.insert(key, v);
+        }
+        v
     }
 }
 
