@@ -94,35 +94,32 @@ pub fn classify(media: &str, m: &StreamMetrics, o: &CdrlakeOptions) -> Result<Ve
 pub fn classify_media(media: Media, m: &StreamMetrics, o: &CdrlakeOptions) -> Verdict {
     let above = |v: Option<f64>, max: f64| v.is_some_and(|v| v > max);
     let below = |v: Option<f64>, min: f64| v.is_some_and(|v| v < min);
+    // Rules where any may fire, the first in order naming the reason; unclassified when the
+    // stream measured none of their metrics.
+    let any_rule = |rules: &[(Option<f64>, f64, &'static str)]| match rules
+        .iter()
+        .find(|(v, max, _)| above(*v, *max))
+    {
+        Some((_, _, reason)) => Verdict::Poor(reason),
+        None if rules.iter().any(|(v, _, _)| v.is_some()) => Verdict::Good,
+        None => Verdict::Unclassified,
+    };
     if media == Media::Audio {
-        // Any rule fires; the first in this order names the reason.
-        let rules = [
+        any_rule(&[
             (
-                above(m.degradation_avg, o.cqd_audio_degradation_max),
+                m.degradation_avg,
+                o.cqd_audio_degradation_max,
                 "degradation",
             ),
-            (above(m.rtt_avg_ms, o.cqd_audio_rtt_max_ms), "round_trip"),
-            (above(m.loss_rate_avg, o.cqd_audio_loss_max), "packet_loss"),
-            (above(m.jitter_avg_ms, o.cqd_audio_jitter_max_ms), "jitter"),
+            (m.rtt_avg_ms, o.cqd_audio_rtt_max_ms, "round_trip"),
+            (m.loss_rate_avg, o.cqd_audio_loss_max, "packet_loss"),
+            (m.jitter_avg_ms, o.cqd_audio_jitter_max_ms, "jitter"),
             (
-                above(m.concealed_ratio, o.cqd_audio_concealed_max),
+                m.concealed_ratio,
+                o.cqd_audio_concealed_max,
                 "concealed_ratio",
             ),
-        ];
-        let present = [
-            m.degradation_avg,
-            m.rtt_avg_ms,
-            m.loss_rate_avg,
-            m.jitter_avg_ms,
-            m.concealed_ratio,
-        ]
-        .iter()
-        .any(Option::is_some);
-        match rules.iter().find(|(fired, _)| *fired) {
-            Some((_, reason)) => Verdict::Poor(reason),
-            None if present => Verdict::Good,
-            None => Verdict::Unclassified,
-        }
+        ])
     } else if media == Media::Video || media == Media::VideoScreenSharing {
         // The first available metric decides.
         let fps_min = if media == Media::VideoScreenSharing {
@@ -152,32 +149,19 @@ pub fn classify_media(media: Media, m: &StreamMetrics, o: &CdrlakeOptions) -> Ve
             Verdict::Unclassified
         }
     } else {
-        let rules = [
+        any_rule(&[
             (
-                above(m.spoiled_tile_pct, o.cqd_app_spoiled_tile_max_pct),
+                m.spoiled_tile_pct,
+                o.cqd_app_spoiled_tile_max_pct,
                 "spoiled_tiles",
             ),
+            (m.app_latency_ms, o.cqd_app_latency_max_ms, "app_latency"),
             (
-                above(m.app_latency_ms, o.cqd_app_latency_max_ms),
-                "app_latency",
-            ),
-            (
-                above(m.relative_one_way_delay_ms, o.cqd_app_relative_delay_max_ms),
+                m.relative_one_way_delay_ms,
+                o.cqd_app_relative_delay_max_ms,
                 "relative_one_way_delay",
             ),
-        ];
-        let present = [
-            m.spoiled_tile_pct,
-            m.app_latency_ms,
-            m.relative_one_way_delay_ms,
-        ]
-        .iter()
-        .any(Option::is_some);
-        match rules.iter().find(|(fired, _)| *fired) {
-            Some((_, reason)) => Verdict::Poor(reason),
-            None if present => Verdict::Good,
-            None => Verdict::Unclassified,
-        }
+        ])
     }
 }
 

@@ -437,6 +437,24 @@ fn strings<'a>(c: &Call<'a>, f: impl FnMut(usize) -> Result<Option<&'a str>>) ->
     label_array(c.rows, f)
 }
 
+/// One field of the rate-center row of each number; all NULL without a loaded table.
+fn rate_center_field(
+    c: &Call<'_>,
+    table: Option<&RateCenters>,
+    field: fn(&RateCenter) -> &String,
+) -> Result<ArrayRef> {
+    let Some(rc) = table else {
+        return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
+    };
+    let nums = c.text(0)?;
+    strings(c, |i| {
+        Ok(match parse(nums.get(i)) {
+            Parsed::Nanp { npa, nxx } => rc.get(npa, nxx).map(|r| field(r).as_str()),
+            _ => None,
+        })
+    })
+}
+
 fn doc(desc: &str, syntax: &str, example: &str, args: &[(&str, &str)]) -> Documentation {
     let mut b = Documentation::builder(
         section("cdrlake: numbers and jurisdiction"),
@@ -641,16 +659,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
                 &[("number", "A phone number.")],
             ),
             Arc::new(move |c: &Call<'_>| {
-                let Some(rc) = rc_for_center.as_deref() else {
-                    return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
-                };
-                let nums = c.text(0)?;
-                strings(c, |i| {
-                    Ok(match parse(nums.get(i)) {
-                        Parsed::Nanp { npa, nxx } => rc.get(npa, nxx).map(|r| r.rate_center.as_str()),
-                        _ => None,
-                    })
-                })
+                rate_center_field(c, rc_for_center.as_deref(), |r| &r.rate_center)
             }),
         )
         .udf(),
@@ -666,16 +675,7 @@ pub(crate) fn functions(rate_centers: Option<Arc<RateCenters>>) -> Vec<ScalarUDF
                 &[("number", "A phone number.")],
             ),
             Arc::new(move |c: &Call<'_>| {
-                let Some(rc) = rc_for_lata_of.as_deref() else {
-                    return Ok(arrow::array::new_null_array(&DataType::Utf8View, c.rows));
-                };
-                let nums = c.text(0)?;
-                strings(c, |i| {
-                    Ok(match parse(nums.get(i)) {
-                        Parsed::Nanp { npa, nxx } => rc.get(npa, nxx).map(|r| r.lata.as_str()),
-                        _ => None,
-                    })
-                })
+                rate_center_field(c, rc_for_lata_of.as_deref(), |r| &r.lata)
             }),
         )
         .udf(),

@@ -222,6 +222,17 @@ fn floats(call: &Call<'_>, f: impl FnMut(usize) -> Result<Option<f64>>) -> Resul
     float_array(call.rows, f)
 }
 
+/// `then(simple_r(rtt_ms, jitter_ms, loss_pct))` over a batch.
+fn simple_model(c: &Call<'_>, then: fn(f64) -> f64) -> Result<ArrayRef> {
+    let (rtt, jit, ppl) = (c.float(0), c.float(1), c.float(2));
+    floats(c, |i| {
+        Ok(match (measure(rtt, i), measure(jit, i), loss(ppl, i)) {
+            (Some(r), Some(j), Some(l)) => Some(then(simple_r(r, j, l))),
+            _ => None,
+        })
+    })
+}
+
 /// Per-batch codec lookup: each distinct name is normalised and looked up once.
 struct CodecLookup<'a> {
     buf: String,
@@ -344,15 +355,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
                     ("loss_pct", "Packet loss, percent."),
                 ],
             ),
-            Arc::new(|c: &Call<'_>| {
-                let (rtt, jit, ppl) = (c.float(0), c.float(1), c.float(2));
-                floats(c, |i| {
-                    Ok(match (measure(rtt, i), measure(jit, i), loss(ppl, i)) {
-                        (Some(r), Some(j), Some(l)) => Some(simple_r(r, j, l)),
-                        _ => None,
-                    })
-                })
-            }),
+            Arc::new(|c: &Call<'_>| simple_model(c, |r| r)),
         )
         .udf(),
         DomainFn::new(
@@ -370,15 +373,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
                     ("loss_pct", "Packet loss, percent."),
                 ],
             ),
-            Arc::new(|c: &Call<'_>| {
-                let (rtt, jit, ppl) = (c.float(0), c.float(1), c.float(2));
-                floats(c, |i| {
-                    Ok(match (measure(rtt, i), measure(jit, i), loss(ppl, i)) {
-                        (Some(r), Some(j), Some(l)) => Some(mos_from_r(simple_r(r, j, l))),
-                        _ => None,
-                    })
-                })
-            }),
+            Arc::new(|c: &Call<'_>| simple_model(c, mos_from_r)),
         )
         .udf(),
         DomainFn::new(
