@@ -155,3 +155,31 @@ def test_files_written_by_other_tools_are_ingested(local_lake, tmp_path):
         {"tenant_id": "acme", "call_id": "p-2", "direction": "outbound", "caller_number": None,
          "t": "2026-03-08T06:35:00Z", "charge": "0.000000"},
     ]
+
+
+def test_rate_centers_load_into_an_s3_store_and_independent_readers_see_them(
+    cdrlake_bin, s3_server, tmp_path
+):
+    from conftest import Cdrlake
+
+    s3 = Cdrlake(cdrlake_bin, "s3://cdrlake-test/lake-ref", env=s3_server)
+    csv = tmp_path / "rc.csv"
+    csv.write_text("npa,nxx,rate_center,state,lata\n212,555,NWYRCYZN01,NY,132\n518,555,ALBANY,NY,138\n")
+    p = s3.run("reference", "load", "rate_centers", str(csv))
+    assert "loaded 2 NPA-NXX rows" in p.stdout, p.stdout + p.stderr
+    row = s3.query(
+        "SELECT rate_center('+12125550100') AS rc, "
+        "jurisdiction_lata('+12125550100', '+15185550100') AS j"
+    )[0]
+    assert row == {"rc": "NWYRCYZN01", "j": "interlata"}
+
+    opts = {
+        "AWS_ENDPOINT_URL": s3_server["AWS_ENDPOINT_URL"],
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    dt = DeltaTable("s3://cdrlake-test/lake-ref/reference/rate_centers", storage_options=opts)
+    got = sorted(dt.to_pyarrow_table().column("rate_center").to_pylist())
+    assert got == ["ALBANY", "NWYRCYZN01"]
