@@ -632,13 +632,16 @@ def time_duckdb(con, runs):
     return out
 
 
-def find_rust_bench():
-    """Builds the Rust bench (release profile) and returns its executable."""
+def find_rust_bench(debug=False):
+    """Builds the Rust bench and returns its executable: the bench (release) profile, or with
+    debug=True the test (debug) profile, which times nothing worth reading but checks answers."""
     env = {**os.environ}
     env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache/cdrlake/target"))  # as scripts/test
-    cmd = ["cargo", "bench", "-p", "cdrlake-functions", "--bench", "udfs", "--no-run", "--message-format=json"]
-    print(f"building the cdrlake bench: {' '.join(cmd)} (CARGO_TARGET_DIR={env['CARGO_TARGET_DIR']}; "
-          f"a first release build takes half an hour on 2 cores)", flush=True)
+    verb = "test" if debug else "bench"
+    cmd = ["cargo", verb, "-p", "cdrlake-functions", "--bench", "udfs", "--no-run", "--message-format=json"]
+    slow = "" if debug else "; a first release build takes half an hour on 2 cores"
+    print(f"building the cdrlake bench: {' '.join(cmd)} (CARGO_TARGET_DIR={env['CARGO_TARGET_DIR']}{slow})",
+          flush=True)
     p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     exe = None
     for line in p.stdout.splitlines():
@@ -649,7 +652,7 @@ def find_rust_bench():
         if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "udfs" and msg.get("executable"):
             exe = msg["executable"]
     if p.returncode != 0 or exe is None:
-        sys.exit(f"cargo bench --no-run failed (exit {p.returncode}) or named no udfs executable")
+        sys.exit(f"cargo {verb} --no-run failed (exit {p.returncode}) or named no udfs executable")
     return exe
 
 
@@ -747,6 +750,8 @@ def main():
     ap.add_argument("--codecs", default=str(ROOT / "data" / "codecs.csv"), help="cross-checked against the built-in codecs")
     ap.add_argument("--check-rows", type=int, default=20_000, help="rows checked against the Python references")
     ap.add_argument("--cdrlake-bench", help="the udfs bench executable (default: built with cargo bench --no-run)")
+    ap.add_argument("--debug-build", action="store_true",
+                    help="build the bench in the debug (test) profile: quick to build, checks answers, timings meaningless")
     ap.add_argument("--duckdb-only", action="store_true", help="generate, check and time DuckDB; skip cdrlake")
     ap.add_argument("--json", help="raw results (default benches/results/functions.json; with --quick, in the data folder)")
     args = ap.parse_args()
@@ -782,7 +787,7 @@ def main():
             print_answer(f"{name} (DuckDB)", q["rows"])
         return
 
-    exe = args.cdrlake_bench or find_rust_bench()
+    exe = args.cdrlake_bench or find_rust_bench(debug=args.debug_build)
     rust = run_rust(exe, data, args.threads, args.runs)
     bad = compare(duck, rust["queries"])
     if bad:

@@ -10,6 +10,17 @@ from deltalake import DeltaTable
 GEN = ["generate", "--tenants", "3", "--days", "3", "--calls-per-day", "800", "--bad-rows", "0.01"]
 
 
+def delta_storage_options(s3_server) -> dict:
+    """Options for the Python deltalake reader to read the test bucket."""
+    return {
+        "AWS_ENDPOINT_URL": s3_server["AWS_ENDPOINT_URL"],
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+
+
 def ours(lake) -> dict:
     row = lake.query(
         "SELECT count(*) AS n, CAST(sum(customer_charge) AS VARCHAR) AS charge, "
@@ -79,13 +90,7 @@ def test_s3_store_gives_the_same_lake_as_local(cdrlake_bin, s3_server, local_lak
     assert {"calls", "streams", "quarantine_calls"} <= tables
 
     # An independent reader of the Delta table in the bucket.
-    opts = {
-        "AWS_ENDPOINT_URL": s3_server["AWS_ENDPOINT_URL"],
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }
+    opts = delta_storage_options(s3_server)
     dt = DeltaTable("s3://cdrlake-test/lake1/tables/calls", storage_options=opts)
     assert dt.to_pyarrow_table().num_rows == ours(s3)["n"]
 
@@ -173,13 +178,7 @@ def test_rate_centers_load_into_an_s3_store_and_independent_readers_see_them(
     )[0]
     assert row == {"rc": "NWYRCYZN01", "j": "interlata"}
 
-    opts = {
-        "AWS_ENDPOINT_URL": s3_server["AWS_ENDPOINT_URL"],
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }
+    opts = delta_storage_options(s3_server)
     dt = DeltaTable("s3://cdrlake-test/lake-ref/reference/rate_centers", storage_options=opts)
     got = sorted(dt.to_pyarrow_table().column("rate_center").to_pylist())
     assert got == ["ALBANY", "NWYRCYZN01"]

@@ -117,11 +117,7 @@ pub async fn load_rate_centers(
         table: RATE_CENTERS.to_string(),
         source: Box::new(e),
     };
-    if let Ok(path) = url.to_file_path() {
-        std::fs::create_dir_all(&path).map_err(|e| {
-            EngineError::Reference(format!("cannot create {}: {e}", path.display()))
-        })?;
-    }
+    Store::create_local_dir(&url)?;
     let table = deltalake::DeltaTable::try_from_url(url)
         .await
         .map_err(delta_err)?;

@@ -1,7 +1,6 @@
 //! Device vendor, model and firmware from a SIP User-Agent, by the ordered pattern table
 //! `data/user_agents.csv` (first matching row wins).
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{ArrayRef, StringViewBuilder};
@@ -10,7 +9,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Documentation, ScalarUDF};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use crate::udf::{Call, DomainFn, Param, section};
+use crate::data::header_columns;
+use crate::udf::{Call, DomainFn, Memo, Param, section};
 
 const USER_AGENTS_CSV: &str = include_str!("../../../data/user_agents.csv");
 
@@ -50,23 +50,11 @@ impl UserAgents {
     /// Parses `vendor,pattern,model,version,type`; errors name the line.
     pub fn parse(text: &str) -> std::result::Result<UserAgents, String> {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("user_agents.csv: {e}"))?
-            .clone();
-        let col = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .ok_or_else(|| format!("user_agents.csv: no column '{name}'"))
-        };
-        let (cv, cp, cm, cver, ct) = (
-            col("vendor")?,
-            col("pattern")?,
-            col("model")?,
-            col("version")?,
-            col("type")?,
-        );
+        let [cv, cp, cm, cver, ct] = header_columns(
+            &mut reader,
+            "user_agents.csv",
+            ["vendor", "pattern", "model", "version", "type"],
+        )?;
         let mut patterns = Vec::new();
         let mut sources = Vec::new();
         for (i, rec) in reader.records().enumerate() {
@@ -148,7 +136,7 @@ fn kernel(c: &Call<'_>, part: Part) -> Result<ArrayRef> {
         .map(|p| p.regex.capture_locations())
         .collect();
     // User-Agents repeat heavily: resolve each distinct string once per batch.
-    let mut memo: HashMap<&str, Match> = HashMap::new();
+    let mut memo = Memo::new();
     let mut b = StringViewBuilder::with_capacity(c.rows);
     for i in 0..c.rows {
         let ua = match uas.get(i).map(str::trim) {
@@ -158,9 +146,7 @@ fn kernel(c: &Call<'_>, part: Part) -> Result<ArrayRef> {
                 continue;
             }
         };
-        let m = *memo
-            .entry(ua)
-            .or_insert_with(|| table.resolve(ua, &mut locs));
+        let m = memo.get(ua, |ua| table.resolve(ua, &mut locs));
         let out: Option<&str> = match (part, m.row) {
             (Part::Vendor, None) => Some("Other"),
             (Part::Type, None) => Some("other"),

@@ -18,6 +18,7 @@
 mod billing;
 mod concurrency;
 mod cqd;
+mod data;
 mod devices;
 mod numbers;
 mod options;

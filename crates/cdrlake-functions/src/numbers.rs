@@ -12,6 +12,7 @@ use datafusion::logical_expr::{Documentation, ScalarUDF};
 
 use cdrlake_schema::e164::{self, Dialing, Number};
 
+use crate::data::header_columns;
 use crate::udf::{Call, DomainFn, Param, label_array, section};
 
 const NPA_CSV: &str = include_str!("../../../data/nanp/npa.csv");
@@ -52,18 +53,8 @@ impl NpaTable {
     pub fn parse(text: &str) -> std::result::Result<NpaTable, String> {
         let mut codes = vec![None; 1000];
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("npa.csv: {e}"))?
-            .clone();
-        let col = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .ok_or_else(|| format!("npa.csv: no column '{name}'"))
-        };
-        let (c_npa, c_kind, c_region, c_country) =
-            (col("npa")?, col("kind")?, col("region")?, col("country")?);
+        let [c_npa, c_kind, c_region, c_country] =
+            header_columns(&mut reader, "npa.csv", ["npa", "kind", "region", "country"])?;
         for (i, rec) in reader.records().enumerate() {
             let line = i + 2;
             let rec = rec.map_err(|e| format!("npa.csv line {line}: {e}"))?;
@@ -124,22 +115,16 @@ pub static COUNTRIES: LazyLock<HashMap<String, Country>> = LazyLock::new(|| {
 
 fn parse_countries(text: &str) -> std::result::Result<HashMap<String, Country>, String> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("countries.csv: {e}"))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| format!("countries.csv: no column '{name}'"))
-    };
-    let (iso, cc, np, ip) = (
-        col("iso2")?,
-        col("calling_code")?,
-        col("national_prefix")?,
-        col("international_prefix")?,
-    );
+    let [iso, cc, np, ip] = header_columns(
+        &mut reader,
+        "countries.csv",
+        [
+            "iso2",
+            "calling_code",
+            "national_prefix",
+            "international_prefix",
+        ],
+    )?;
     let mut out = HashMap::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.map_err(|e| format!("countries.csv line {}: {e}", i + 2))?;
@@ -250,22 +235,7 @@ impl RateCenters {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(false)
             .from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("{file}: cannot read the header: {e}"))?
-            .clone();
-        let mut idx = [0usize; 5];
-        for (k, name) in RATE_CENTER_COLUMNS.iter().enumerate() {
-            idx[k] = headers
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    format!(
-                        "{file} line 1: no column '{name}' (need {})",
-                        RATE_CENTER_COLUMNS.join(", ")
-                    )
-                })?;
-        }
+        let idx = header_columns(&mut reader, file, RATE_CENTER_COLUMNS)?;
         let mut builders: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
         let mut seen = HashMap::new();
         for rec in reader.records() {

@@ -10,6 +10,7 @@ use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{Documentation, ScalarUDF};
 
+use crate::data::header_columns;
 use crate::udf::{
     Call, DomainFn, Memo, Param, Text, float_array, label_array, measure, opt, section,
 };
@@ -50,6 +51,11 @@ impl Codecs {
     /// Parses a codec table (`codec,aliases,ie,bpl,band,source`); errors name the line.
     pub fn parse(csv_text: &str) -> std::result::Result<Codecs, String> {
         let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let [c_codec, c_aliases, c_ie, c_bpl, c_band] = header_columns(
+            &mut reader,
+            "codecs.csv",
+            ["codec", "aliases", "ie", "bpl", "band"],
+        )?;
         let mut rows = Vec::new();
         let mut by_key = HashMap::new();
         for (i, rec) in reader.records().enumerate() {
@@ -65,10 +71,10 @@ impl Codecs {
                 })
             };
             let codec = Codec {
-                name: field(0).to_string(),
-                ie: num(2, "ie")?,
-                bpl: num(3, "bpl")?,
-                band: field(4).to_string(),
+                name: field(c_codec).to_string(),
+                ie: num(c_ie, "ie")?,
+                bpl: num(c_bpl, "bpl")?,
+                band: field(c_band).to_string(),
             };
             if codec.name.is_empty() || codec.bpl <= 0.0 || !(0.0..=95.0).contains(&codec.ie) {
                 return Err(format!(
@@ -76,7 +82,7 @@ impl Codecs {
                 ));
             }
             let idx = rows.len();
-            for name in std::iter::once(field(0)).chain(field(1).split('|')) {
+            for name in std::iter::once(field(c_codec)).chain(field(c_aliases).split('|')) {
                 let key = codec_key(name);
                 if key.is_empty() {
                     continue;
@@ -218,14 +224,10 @@ fn loss(a: &Float64Array, i: usize) -> Option<f64> {
     measure(a, i).filter(|v| *v <= 100.0)
 }
 
-fn floats(call: &Call<'_>, f: impl FnMut(usize) -> Result<Option<f64>>) -> Result<ArrayRef> {
-    float_array(call.rows, f)
-}
-
 /// `then(simple_r(rtt_ms, jitter_ms, loss_pct))` over a batch.
 fn simple_model(c: &Call<'_>, then: fn(f64) -> f64) -> Result<ArrayRef> {
     let (rtt, jit, ppl) = (c.float(0), c.float(1), c.float(2));
-    floats(c, |i| {
+    float_array(c.rows, |i| {
         Ok(match (measure(rtt, i), measure(jit, i), loss(ppl, i)) {
             (Some(r), Some(j), Some(l)) => Some(then(simple_r(r, j, l))),
             _ => None,
@@ -302,7 +304,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
                 let codecs = c.text(2)?;
                 let burst = c.args.get(3).map(|_| c.float(3));
                 let mut lookup = CodecLookup::new();
-                floats(c, |i| {
+                float_array(c.rows, |i| {
                     let b = match burst {
                         Some(a) => match opt(a, i) {
                             Some(b) if b.is_finite() && b >= 1.0 => b,
@@ -332,7 +334,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
             ),
             Arc::new(|c: &Call<'_>| {
                 let r = c.float(0);
-                floats(c, |i| {
+                float_array(c.rows, |i| {
                     Ok(opt(r, i).filter(|v| !v.is_nan()).map(mos_from_r))
                 })
             }),
@@ -405,7 +407,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
                 let (rtt, jit, ppl) = (c.float(0), c.float(1), c.float(2));
                 let kinds = c.text(3)?;
                 let (p2p, pstn) = (c.opts.network_mos_p2p_ceiling, c.opts.network_mos_pstn_ceiling);
-                floats(c, |i| {
+                float_array(c.rows, |i| {
                     let Some(kind) = kinds.get(i) else {
                         return Ok(None);
                     };
@@ -466,7 +468,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
                     );
                 };
                 let mut lookup = CodecLookup::new();
-                floats(c, |i| {
+                float_array(c.rows, |i| {
                     let codec = match &codecs {
                         None => Some(default),
                         Some(names) => lookup.at(names, i),

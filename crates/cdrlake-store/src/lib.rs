@@ -177,6 +177,18 @@ impl Store {
         self.join(&format!("reference/{name}/"))
     }
 
+    /// Creates the directory of a local table location (delta-rs wants it to exist); nothing
+    /// to do on object storage.
+    pub fn create_local_dir(url: &Url) -> Result<()> {
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// A path under the root as a URL.
     pub fn join(&self, relative: &str) -> Url {
         // The root always ends in '/', and relative paths never start with one.
@@ -264,12 +276,7 @@ impl Store {
             .try_into_kernel()
             .map_err(|e| delta_err(url, DeltaTableError::from(e)))?;
         let fields: Vec<StructField> = delta_schema.fields().cloned().collect();
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-        }
+        Self::create_local_dir(url)?;
         let table = DeltaTable::try_from_url(url.clone())
             .await
             .map_err(|e| delta_err(url, e))?;
