@@ -1,6 +1,7 @@
 //! `cdrlake`: the command-line entry point.
 
 mod output;
+mod xlsx;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the lake's tables (SHOW TABLES lists them).
     Query(QueryArgs),
+    /// List and run the reports (versioned SQL views; also `reports.*` in SQL).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Load a user-supplied reference table into the store.
     #[command(subcommand)]
     Reference(ReferenceCommand),
@@ -75,6 +79,70 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// List every report: name, latest version, parameters, title (docs/reports.md has more).
+    List {
+        /// Every version, not only the latest.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per version, as reports.catalog has it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a report and write its rows.
+    ///
+    /// Periods are tenant-local: --from 2026-03-01 --to 2026-04-01 is March in each tenant's own
+    /// time zone (from inclusive, to exclusive). Options a report has no parameter for are
+    /// refused; --param NAME=VALUE sets any other parameter (see `cdrlake report list`).
+    Run(ReportRunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportRunArgs {
+    /// The report, e.g. breakout.
+    name: String,
+    /// Run this version instead of the latest.
+    #[arg(long)]
+    version: Option<u32>,
+    /// Start of the period, tenant-local (2026-03-01 or 2026-03-01T08:00:00), inclusive.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the period, tenant-local, exclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this tenant (repeatable).
+    #[arg(long)]
+    tenant: Vec<String>,
+    /// Only this wholesale customer (repeatable).
+    #[arg(long)]
+    customer: Vec<String>,
+    /// Only this wholesale provider (repeatable).
+    #[arg(long)]
+    provider: Vec<String>,
+    /// Any other parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+    /// CSV field delimiter.
+    #[arg(long, default_value = ",", value_parser = ["," , "|"])]
+    delimiter: String,
+    /// Write to this file instead of stdout (required for parquet and xlsx).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+    Xlsx,
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,7 +347,29 @@ async fn run(cli: Cli) -> Result<i32> {
                 QueryFormat::Jsonl => Format::JsonLines,
                 QueryFormat::Parquet => Format::Parquet,
             };
-            output::run_query(&ctx, &args.sql, format, args.output.as_deref()).await?;
+            output::run_query(&ctx, &args.sql, format, b',', args.output.as_deref()).await?;
+            Ok(0)
+        }
+        Command::Report(ReportCommand::List { all, json }) => {
+            report_list(all, json)?;
+            Ok(0)
+        }
+        Command::Report(ReportCommand::Run(args)) => {
+            let catalog = cdrlake_engine::report_catalog()?;
+            let (report, sql) = report_sql(&catalog, &args)?;
+            let store = Store::open(&cli.store)?;
+            let ctx = cdrlake_engine::open(&store, &engine).await?;
+            let format = match args.format {
+                ReportFormat::Table => Format::Table,
+                ReportFormat::Csv => Format::Csv,
+                ReportFormat::Json => Format::Json,
+                ReportFormat::Parquet => Format::Parquet,
+                ReportFormat::Xlsx => Format::Xlsx,
+            };
+            let delimiter = args.delimiter.as_bytes().first().copied().unwrap_or(b',');
+            output::run_query(&ctx, &sql, format, delimiter, args.output.as_deref())
+                .await
+                .with_context(|| format!("report {} v{}", report.name, report.version))?;
             Ok(0)
         }
         Command::Demo => demo(&cli.store, &engine).await,
@@ -310,6 +400,99 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn report_list(all: bool, json: bool) -> Result<()> {
+    let catalog = cdrlake_engine::report_catalog()?;
+    for r in catalog.reports.iter().filter(|r| all || r.latest) {
+        if json {
+            let v = serde_json::json!({
+                "name": r.name, "version": r.version, "latest": r.latest, "title": r.title,
+                "description": r.description, "seed": r.seed, "usage": r.usage(),
+                "parameters": r.params, "file": r.path(),
+            });
+            println!("{v}");
+        } else {
+            println!("{:<26} v{:<3} {}", r.name, r.version, r.title);
+            let params: Vec<String> = r
+                .params
+                .iter()
+                .map(|p| format!("{} {} = {}", p.name, p.ty.name(), p.default))
+                .collect();
+            println!("{:<31} {}", "", params.join("; "));
+        }
+    }
+    Ok(())
+}
+
+/// The SQL that runs a report with the command line's arguments.
+fn report_sql(
+    catalog: &cdrlake_reports::Catalog,
+    args: &ReportRunArgs,
+) -> Result<(std::sync::Arc<cdrlake_reports::Report>, String)> {
+    let Some(report) = catalog.get(&args.name, args.version) else {
+        let known: Vec<&str> = catalog.latest().map(|r| r.name.as_str()).collect();
+        match args.version {
+            Some(v) if catalog.get(&args.name, None).is_some() => {
+                bail!("report {} has no version {v}", args.name)
+            }
+            _ => bail!(
+                "no report named {}; the reports are: {}",
+                args.name,
+                known.join(", ")
+            ),
+        }
+    };
+    let mut values: Vec<Option<String>> = vec![None; report.params.len()];
+    let mut set = |name: &str, value: String, flag: &str| -> Result<()> {
+        let Some((i, _)) = report.param(name) else {
+            let names: Vec<&str> = report.params.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "report {} has no parameter {name} (given by {flag}); its parameters are: {}",
+                report.name,
+                names.join(", ")
+            );
+        };
+        values[i] = Some(value);
+        Ok(())
+    };
+    if let Some(v) = &args.from {
+        set("from", v.clone(), "--from")?;
+    }
+    if let Some(v) = &args.to {
+        set("to", v.clone(), "--to")?;
+    }
+    for (name, list) in [
+        ("tenant", &args.tenant),
+        ("customer", &args.customer),
+        ("provider", &args.provider),
+    ] {
+        if !list.is_empty() {
+            set(name, list.join(","), &format!("--{name}"))?;
+        }
+    }
+    for p in &args.params {
+        let Some((name, value)) = p.split_once('=') else {
+            bail!("--param {p}: expected NAME=VALUE");
+        };
+        set(name.trim(), value.to_string(), "--param")?;
+    }
+    let mut literals = Vec::new();
+    for (v, p) in values.iter().zip(&report.params) {
+        let scalar = datafusion::common::ScalarValue::Utf8(v.clone());
+        let lit = cdrlake_reports::literal_sql(p.ty, &scalar)
+            .map_err(|e| anyhow::anyhow!("report {}: parameter {}: {e}", report.name, p.name))?;
+        literals.push(if v.is_some() { lit } else { "NULL".to_string() });
+    }
+    while literals.last().is_some_and(|l| l == "NULL") {
+        literals.pop();
+    }
+    let sql = format!(
+        "SELECT * FROM reports.{}({})",
+        report.versioned_name(),
+        literals.join(", ")
+    );
+    Ok((report, sql))
 }
 
 fn generate_options(
@@ -541,7 +724,7 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
     let mut failed = 0;
     for (title, sql) in examples {
         println!("\n-- {title}\n{sql};");
-        if let Err(e) = output::run_query(&ctx, sql, Format::Table, None).await {
+        if let Err(e) = output::run_query(&ctx, sql, Format::Table, b',', None).await {
             eprintln!("error: example '{title}' failed: {e:#}");
             failed += 1;
         }

@@ -17,15 +17,17 @@ pub enum Format {
     Json,
     JsonLines,
     Parquet,
+    Xlsx,
 }
 
 pub async fn run_query(
     ctx: &SessionContext,
     sql: &str,
     format: Format,
+    delimiter: u8,
     output: Option<&Path>,
 ) -> Result<()> {
-    let df = match ctx.sql(sql).await {
+    let df = match cdrlake_engine::sql(ctx, sql).await {
         Ok(df) => df,
         Err(e) => {
             let msg = e.to_string();
@@ -44,12 +46,17 @@ pub async fn run_query(
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
         }
-        None if format == Format::Parquet => {
-            bail!("--format parquet needs --output FILE")
+        None if format == Format::Parquet || format == Format::Xlsx => {
+            bail!("this format needs --output FILE")
         }
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    write_batches(&mut sink, &schema, &batches, format)?;
+    if format == Format::Xlsx {
+        let path = output.context("xlsx needs --output FILE")?;
+        drop(sink);
+        return crate::xlsx::write(path, &schema, &batches);
+    }
+    write_batches(&mut sink, &schema, &batches, format, delimiter)?;
     sink.flush().context("cannot write the result")?;
     Ok(())
 }
@@ -59,6 +66,7 @@ pub fn write_batches(
     schema: &Arc<Schema>,
     batches: &[RecordBatch],
     format: Format,
+    delimiter: u8,
 ) -> Result<()> {
     // An empty result still shows its columns.
     let empty;
@@ -74,8 +82,11 @@ pub fn write_batches(
             writeln!(sink, "{text}")?;
         }
         Format::Csv => {
+            // RFC 4180: a field holding the delimiter, a quote or a line break is quoted and
+            // its quotes doubled (arrow's writer quotes when necessary).
             let mut w = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
+                .with_delimiter(delimiter)
                 .build(sink);
             for b in batches {
                 w.write(&nested_as_text(b)?)?;
@@ -100,6 +111,7 @@ pub fn write_batches(
             }
             w.finish()?;
         }
+        Format::Xlsx => bail!("xlsx is written to a file"),
         Format::Parquet => {
             let mut w =
                 datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema.clone(), None)?;

@@ -9,6 +9,9 @@
 //! reference tables live under `<store>/reference/<name>/` as Delta tables: the rate-center
 //! table (`cdrlake reference load rate_centers FILE.csv`) is registered as `rate_centers` and
 //! feeds `rate_center`, `lata` and `jurisdiction_lata`.
+//!
+//! Reports (`cdrlake-reports`) are registered in schema `reports`; run SQL through [`sql`] so
+//! `reports.<name>(...)` calls resolve.
 
 use std::sync::Arc;
 
@@ -16,7 +19,7 @@ use cdrlake_functions::{RateCenters, Reference};
 use cdrlake_store::Store;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub const CATALOG: &str = "cdrlake";
 pub const SCHEMA: &str = "lake";
@@ -35,6 +38,8 @@ pub enum EngineError {
     DataFusion(#[from] DataFusionError),
     #[error("{0}")]
     Reference(String),
+    #[error("{0}")]
+    Report(#[from] cdrlake_reports::ReportError),
 }
 
 /// Session settings.
@@ -84,7 +89,27 @@ pub async fn open(store: &Store, opts: &EngineOptions) -> Result<SessionContext,
     }
     let reference = load_reference(&ctx, store).await?;
     cdrlake_functions::register_all_with(&ctx, &reference)?;
+    cdrlake_reports::register(&ctx, CATALOG, &report_catalog()?).await?;
     Ok(ctx)
+}
+
+/// The reports compiled into this build, or with `CDRLAKE_SQL_DIR=<dir>` those under
+/// `<dir>/reports` (for developing reports without rebuilding).
+pub fn report_catalog() -> Result<cdrlake_reports::Catalog, EngineError> {
+    Ok(match std::env::var_os("CDRLAKE_SQL_DIR") {
+        Some(dir) => cdrlake_reports::Catalog::from_dir(std::path::Path::new(&dir))?,
+        None => cdrlake_reports::Catalog::builtin()?,
+    })
+}
+
+/// Plans one SQL statement in `ctx`, as `SessionContext::sql` does, except that report
+/// calls such as `reports.breakout('2026-03-01', '2026-04-01')` resolve. Every cdrlake entry
+/// point (CLI, Flight SQL) runs SQL through here.
+pub async fn sql(ctx: &SessionContext, text: &str) -> Result<DataFrame, DataFusionError> {
+    let state = ctx.state();
+    let stmt = cdrlake_reports::sql_statement(&state, text)?;
+    let plan = state.statement_to_plan(stmt).await?;
+    ctx.execute_logical_plan(plan).await
 }
 
 /// The name of the rate-center reference table, in the store and in SQL.

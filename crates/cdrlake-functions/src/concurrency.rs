@@ -546,6 +546,12 @@ fn output_schema() -> SchemaRef {
 struct ConcurrencyFunction;
 
 fn constant(session: &dyn Session, e: &Expr, what: &str) -> Result<ScalarValue> {
+    constant_value(session, e, &format!("concurrency: {what}"))
+}
+
+/// Evaluates a table-function argument that must be a constant (`now()` and friends
+/// included); `what` names it in the error, e.g. "concurrency: from".
+pub fn constant_value(session: &dyn Session, e: &Expr, what: &str) -> Result<ScalarValue> {
     // Fold first: now() and friends are only defined once simplified.
     let start = session
         .execution_props()
@@ -567,7 +573,7 @@ fn constant(session: &dyn Session, e: &Expr, what: &str) -> Result<ScalarValue> 
             let arr = v.into_array(1)?;
             ScalarValue::try_from_array(&arr, 0)
         }
-        Err(err) => plan_err!("concurrency: {what} must be a constant: {err}"),
+        Err(err) => plan_err!("{what} must be a constant: {err}"),
     }
 }
 

@@ -6,6 +6,7 @@
 //!   `jurisdiction_reason`, `jurisdiction_lata`, `rate_center`, `lata`;
 //! - billing: `billed_seconds`, `rated_amount`;
 //! - devices: `device_vendor`, `device_model`, `device_version`;
+//! - time: `local_time` (tenant-local wall-clock time for report buckets);
 //! - concurrency and licences: the aggregate `max_concurrent`, the window function
 //!   `license_use` and the table function `concurrency`.
 //!
@@ -23,6 +24,7 @@ mod devices;
 mod numbers;
 mod options;
 mod quality;
+mod time;
 mod udf;
 
 use std::sync::Arc;
@@ -32,10 +34,11 @@ use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF
 use datafusion::prelude::SessionContext;
 
 pub use billing::{billed_seconds, money_type, rated_micros};
-pub use concurrency::{peak_concurrency, soft_ceiling};
+pub use concurrency::{constant_value, peak_concurrency, soft_ceiling};
 pub use cqd::{Media, StreamMetrics, Verdict, classify, classify_media};
 pub use numbers::{RATE_CENTER_COLUMNS, RateCenter, RateCenters, rate_centers_schema};
 pub use options::CdrlakeOptions;
+pub use time::{local_micros, parse_zone};
 pub use quality::{emodel_r, idd, mos_from_r, network_mos, quality_score, r_from_mos, simple_r};
 
 /// Reference tables the user loads into the lake (see `cdrlake reference load`).
@@ -55,6 +58,7 @@ pub fn scalar_functions(reference: &Reference) -> Vec<ScalarUDF> {
     out.extend(numbers::functions(reference.rate_centers.clone()));
     out.extend(billing::functions());
     out.extend(devices::functions());
+    out.extend(time::functions());
     out
 }
 

@@ -1,0 +1,189 @@
+//! Local wall-clock time in a tenant's time zone, for report buckets.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use chrono::{Offset, TimeZone};
+use chrono_tz::Tz;
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+
+use crate::udf::{Text, is_text, section, utc_micros};
+
+/// The naive local type `local_time` returns.
+fn local_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, None)
+}
+
+/// `t` (UTC microseconds) as local wall-clock microseconds in `tz`.
+pub fn local_micros(t: i64, tz: Tz) -> i64 {
+    let secs = t.div_euclid(1_000_000);
+    let Some(utc) = chrono::DateTime::from_timestamp(secs, 0) else {
+        return t;
+    };
+    let offset = tz
+        .offset_from_utc_datetime(&utc.naive_utc())
+        .fix()
+        .local_minus_utc();
+    t + i64::from(offset) * 1_000_000
+}
+
+/// Parses an IANA zone name; `None` when unknown.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.parse::<Tz>().ok()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalTime {
+    signature: Signature,
+    doc: Documentation,
+}
+
+impl LocalTime {
+    fn new() -> Self {
+        LocalTime {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::UserDefined,
+                    TypeSignature::Exact(vec![utc_micros(), DataType::Utf8]),
+                ],
+                Volatility::Immutable,
+            ),
+            doc: Documentation::builder(
+                section("cdrlake: time"),
+                "The wall-clock time in an IANA time zone at a UTC instant, as a timestamp \
+                 without time zone: the tenant-local time reports bucket by. Daylight saving \
+                 is applied per instant (2026-03-08T07:30:00Z is 03:30 in America/New_York, \
+                 2026-03-08T06:30:00Z is 01:30). NULL when either argument is NULL; an unknown \
+                 zone is an error that names it."
+                    .to_string(),
+                "local_time(utc_time, time_zone)".to_string(),
+            )
+            .with_sql_example(
+                "```sql\nSELECT date_trunc('day', local_time(c.invite_time, t.time_zone)) AS local_day\nFROM calls c JOIN tenants t USING (tenant_id);\n```",
+            )
+            .with_argument("utc_time", "A timestamp (an instant).")
+            .with_argument("time_zone", "An IANA zone name such as 'Europe/Berlin'.")
+            .build(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for LocalTime {
+    fn name(&self) -> &str {
+        "local_time"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(local_type())
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let [t, z] = arg_types else {
+            return plan_err!(
+                "local_time takes 2 arguments (utc_time, time_zone), got {}",
+                arg_types.len()
+            );
+        };
+        let t = match t {
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 | DataType::Null => {
+                utc_micros()
+            }
+            _ if is_text(t) => utc_micros(),
+            other => return plan_err!("local_time: utc_time must be a timestamp, got {other}"),
+        };
+        let z = if is_text(z) || z.is_null() {
+            match z {
+                DataType::Dictionary(_, _) | DataType::Null => DataType::Utf8,
+                other => other.clone(),
+            }
+        } else {
+            return plan_err!("local_time: time_zone must be a string, got {z}");
+        };
+        Ok(vec![t, z])
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [t, z] = arrays.as_slice() else {
+            return exec_err!("local_time takes 2 arguments");
+        };
+        let t = if t.data_type() == &utc_micros() {
+            Arc::clone(t)
+        } else {
+            arrow::compute::cast(t, &utc_micros())?
+        };
+        let t = t.as_primitive::<TimestampMicrosecondType>();
+        let zones = Text::new(z)?;
+        let mut last: Option<(&str, Tz)> = None;
+        let mut out = Vec::with_capacity(t.len());
+        for i in 0..t.len() {
+            if t.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let Some(name) = zones.get(i) else {
+                out.push(None);
+                continue;
+            };
+            let tz = match last {
+                Some((n, tz)) if n == name => tz,
+                _ => {
+                    let Some(tz) = parse_zone(name) else {
+                        return exec_err!("local_time: unknown time zone '{name}'");
+                    };
+                    last = Some((name, tz));
+                    tz
+                }
+            };
+            out.push(Some(local_micros(t.value(i), tz)));
+        }
+        let out: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out));
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.doc)
+    }
+}
+
+pub(crate) fn functions() -> Vec<ScalarUDF> {
+    vec![ScalarUDF::new_from_impl(LocalTime::new())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_york_dst() {
+        let tz: Tz = "America/New_York".parse().unwrap_or(Tz::UTC);
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| d.timestamp_micros())
+                .unwrap_or(0)
+        };
+        // 2026-03-08 07:30Z is after the spring-forward (EDT, -4).
+        assert_eq!(local_micros(at("2026-03-08T07:30:00Z"), tz), at("2026-03-08T03:30:00Z"));
+        assert_eq!(local_micros(at("2026-03-08T06:30:00Z"), tz), at("2026-03-08T01:30:00Z"));
+        // Before 1970.
+        assert_eq!(local_micros(at("1969-12-31T23:00:00Z"), tz), at("1969-12-31T18:00:00Z"));
+    }
+}
