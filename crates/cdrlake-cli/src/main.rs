@@ -238,6 +238,11 @@ struct QueryArgs {
     /// Write to this file instead of stdout (required for parquet).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Run the query N times in one session and print each run's seconds (planning and
+    /// execution, not opening the lake) and the row count as JSON on stderr; the last
+    /// result is written as usual. For benchmarks.
+    #[arg(long, value_name = "N")]
+    repeat: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -347,7 +352,15 @@ async fn run(cli: Cli) -> Result<i32> {
                 QueryFormat::Jsonl => Format::JsonLines,
                 QueryFormat::Parquet => Format::Parquet,
             };
-            output::run_query(&ctx, &args.sql, format, b',', args.output.as_deref()).await?;
+            match args.repeat {
+                Some(n) => {
+                    output::run_query_timed(&ctx, &args.sql, n, format, b',', args.output.as_deref())
+                        .await?
+                }
+                None => {
+                    output::run_query(&ctx, &args.sql, format, b',', args.output.as_deref()).await?
+                }
+            }
             Ok(0)
         }
         Command::Report(ReportCommand::List { all, json }) => {

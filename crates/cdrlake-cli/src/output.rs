@@ -27,6 +27,37 @@ pub async fn run_query(
     delimiter: u8,
     output: Option<&Path>,
 ) -> Result<()> {
+    let (schema, batches) = collect(ctx, sql).await?;
+    write_result(&schema, &batches, format, delimiter, output)
+}
+
+/// Runs a query `runs` times (planning included, the session already open), prints each
+/// run's seconds and the row count as one JSON object on stderr, and writes the last result.
+pub async fn run_query_timed(
+    ctx: &SessionContext,
+    sql: &str,
+    runs: usize,
+    format: Format,
+    delimiter: u8,
+    output: Option<&Path>,
+) -> Result<()> {
+    let mut seconds = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let start = std::time::Instant::now();
+        let result = collect(ctx, sql).await?;
+        seconds.push(start.elapsed().as_secs_f64());
+        last = Some(result);
+    }
+    let Some((schema, batches)) = last else {
+        bail!("no run");
+    };
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    eprintln!("{}", serde_json::json!({"runs_s": seconds, "rows": rows}));
+    write_result(&schema, &batches, format, delimiter, output)
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
     let df = match cdrlake_engine::sql(ctx, sql).await {
         Ok(df) => df,
         Err(e) => {
@@ -42,6 +73,16 @@ pub async fn run_query(
     };
     let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.context("query failed")?;
+    Ok((schema, batches))
+}
+
+fn write_result(
+    schema: &Arc<Schema>,
+    batches: &[RecordBatch],
+    format: Format,
+    delimiter: u8,
+    output: Option<&Path>,
+) -> Result<()> {
     let mut sink: Box<dyn Write + Send> = match output {
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
@@ -54,9 +95,9 @@ pub async fn run_query(
     if format == Format::Xlsx {
         let path = output.context("xlsx needs --output FILE")?;
         drop(sink);
-        return crate::xlsx::write(path, &schema, &batches);
+        return crate::xlsx::write(path, schema, batches);
     }
-    write_batches(&mut sink, &schema, &batches, format, delimiter)?;
+    write_batches(&mut sink, schema, batches, format, delimiter)?;
     sink.flush().context("cannot write the result")?;
     Ok(())
 }

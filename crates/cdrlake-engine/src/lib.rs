@@ -2,8 +2,9 @@
 //!
 //! Tables live in catalog `cdrlake`, schema `lake`, which are the session defaults, so
 //! `SELECT * FROM calls` and `SELECT * FROM cdrlake.lake.calls` are the same. Each table's
-//! quarantine is registered as `quarantine_<table>`. A table that was never ingested is
-//! registered empty, with its canonical schema, so queries and reports still run.
+//! quarantine is registered as `quarantine_<table>`. A table that was never ingested, or a
+//! quarantine that never received a row, is registered empty with its canonical schema, so
+//! queries and reports still run.
 //!
 //! Every session also has cdrlake's domain functions (`cdrlake-functions`). User-loaded
 //! reference tables live under `<store>/reference/<name>/` as Delta tables: the rate-center
@@ -83,8 +84,15 @@ pub async fn open(store: &Store, opts: &EngineOptions) -> Result<SessionContext,
             }
         }
         let qurl = store.quarantine_url(def.name);
-        if let Some(q) = store.open_delta(&qurl).await? {
-            register_delta(&ctx, &cdrlake_schema::quarantine_table_name(def.name), &q).await?;
+        let qname = cdrlake_schema::quarantine_table_name(def.name);
+        match store.open_delta(&qurl).await? {
+            Some(q) => register_delta(&ctx, &qname, &q).await?,
+            // Nothing was ever rejected: an empty quarantine, so checks like
+            // `SELECT count(*) FROM quarantine_calls` answer 0 instead of failing.
+            None => {
+                let empty = MemTable::try_new(cdrlake_schema::quarantine_schema(), vec![vec![]])?;
+                ctx.register_table(qname.as_str(), Arc::new(empty))?;
+            }
         }
     }
     let reference = load_reference(&ctx, store).await?;

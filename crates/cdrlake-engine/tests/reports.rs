@@ -28,6 +28,9 @@ async fn every_report_runs_on_an_empty_lake() {
     let store = Store::open(&dir.path().display().to_string()).expect("store");
     let ctx = open(&store, &EngineOptions::default()).await.expect("open");
     let catalog = report_catalog().expect("catalog");
+    // Quarantines that never received a row are there, empty.
+    let q = rows(&ctx, "SELECT count(*) FROM quarantine_calls").await;
+    assert_eq!(count(&q), 0);
     let listed = rows(&ctx, "SELECT count(*) FROM reports.catalog").await;
     assert_eq!(count(&listed) as usize, catalog.reports.len());
     for r in &catalog.reports {
