@@ -231,3 +231,14 @@ def test_parquet_reads_back(fixture_lake, tmp_path):
     assert t.num_rows == len(rows) > 0
     assert str(t.schema.field("charge").type) == "decimal128(18, 6)"
     assert t.column("customer").to_pylist() == [r["customer"] for r in rows]
+
+
+def test_report_with_a_swappable_join_plans_once(fixture_lake):
+    """Regression: a report's physical plan was optimized twice (once alone, once inside the
+    caller's query), which failed for joins swapped after dynamic filters were built."""
+    lake = Cdrlake(fixture_lake.binary, fixture_lake.store,
+                   env={"CDRLAKE_SQL_DIR": str(ROOT / "tests" / "reports" / "regressions")})
+    p = lake.run("report", "run", "join_after_dynamic_filter", "--from", "2026-03-01", "--to", "2026-04-01",
+                 "--format", "json")
+    rows = json.loads(p.stdout)
+    assert len(rows) == 18 and sum(r["calls"] for r in rows) > 0

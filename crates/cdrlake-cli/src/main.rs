@@ -91,6 +91,9 @@ enum ReportCommand {
         /// One JSON object per version, as reports.catalog has it.
         #[arg(long)]
         json: bool,
+        /// The report reference of docs/reports.md (latest versions, with their columns).
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
     },
     /// Run a report and write its rows.
     ///
@@ -363,8 +366,18 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Report(ReportCommand::List { all, json }) => {
-            report_list(all, json)?;
+        Command::Report(ReportCommand::List {
+            all,
+            json,
+            markdown,
+        }) => {
+            if markdown {
+                let store = Store::open(&cli.store)?;
+                let ctx = cdrlake_engine::open(&store, &engine).await?;
+                print!("{}", reports_markdown(&ctx).await?);
+            } else {
+                report_list(all, json)?;
+            }
             Ok(0)
         }
         Command::Report(ReportCommand::Run(args)) => {
@@ -436,6 +449,64 @@ fn report_list(all: bool, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The report reference: every latest report with its parameters and columns.
+async fn reports_markdown(ctx: &datafusion::prelude::SessionContext) -> Result<String> {
+    use datafusion::arrow::array::AsArray;
+    use std::fmt::Write as _;
+    let catalog = cdrlake_engine::report_catalog()?;
+    let batches = cdrlake_engine::sql(
+        ctx,
+        "SELECT name, version, columns FROM reports.catalog WHERE latest",
+    )
+    .await?
+    .collect()
+    .await?;
+    let mut columns = std::collections::HashMap::new();
+    for b in &batches {
+        let names = b.column(0).as_string::<i32>();
+        let cols = b.column(2).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            columns.insert(names.value(i).to_string(), cols.value(i).to_string());
+        }
+    }
+    let mut md = String::new();
+    for r in catalog.latest() {
+        let _ = writeln!(md, "### `{}` (v{}): {}\n", r.name, r.version, r.title);
+        let _ = writeln!(md, "{}\n", r.description);
+        let _ = writeln!(md, "Seed: {}. Call: `{}`.\n", r.seed, r.usage());
+        if !r.params.is_empty() {
+            md.push_str("| parameter | type | default | meaning |\n|---|---|---|---|\n");
+            for p in &r.params {
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {} | `{}` | {} |",
+                    p.name,
+                    p.ty.name(),
+                    p.default.replace('|', "\\|"),
+                    p.description.replace('|', "\\|")
+                );
+            }
+            md.push('\n');
+        }
+        let cols: Vec<serde_json::Value> = columns
+            .get(&r.name)
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let list: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                format!(
+                    "`{}` {}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["type"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let _ = writeln!(md, "Columns: {}.\n", list.join(", "));
+    }
+    Ok(md)
 }
 
 /// The SQL that runs a report with the command line's arguments.

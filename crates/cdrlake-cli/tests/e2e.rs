@@ -572,3 +572,19 @@ fn domain_functions_run_over_the_lake_and_rate_centers_load_from_csv() {
     assert_eq!(v["rc"], "MANHATTAN");
     assert_eq!(v["n"], 1);
 }
+
+#[test]
+fn report_reference_matches_the_docs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let md = ok(&dir.path().join("lake"), &["report", "list", "--markdown"]);
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/reports.md"
+    ))
+    .expect("docs/reports.md");
+    assert!(
+        docs.contains(&md),
+        "docs/reports.md is out of date: regenerate its reference part with `cdrlake report list --markdown`"
+    );
+    assert!(md.contains("### `end_reasons` (v"));
+}

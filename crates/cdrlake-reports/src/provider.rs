@@ -14,7 +14,7 @@ use datafusion::catalog::{
 use datafusion::common::{DataFusionError, ScalarValue, plan_datafusion_err, plan_err};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
-use datafusion::execution::SessionState;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -203,7 +203,14 @@ impl TableProvider for ReportTable {
                 .build()?,
             None => plan,
         };
-        state.create_physical_plan(&plan).await
+        // The caller's query optimizes its whole physical plan, this report's part included:
+        // the part is planned here without the physical optimizer, as a view's would be.
+        // (Optimizing it twice breaks rules that must run once, such as join swapping after
+        // dynamic filters exist.)
+        let once = SessionStateBuilder::new_from_existing(state.clone())
+            .with_physical_optimizer_rules(vec![])
+            .build();
+        once.create_physical_plan(&plan).await
     }
 }
 
