@@ -9,7 +9,10 @@ fn main() {
     let sql = manifest.join("../../sql");
     let reports = sql.join("reports");
     println!("cargo:rerun-if-changed={}", reports.display());
-    println!("cargo:rerun-if-changed={}", sql.join("reports.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        sql.join("reports.lock").display()
+    );
     let mut files: Vec<(String, String, PathBuf)> = Vec::new();
     if let Ok(dirs) = std::fs::read_dir(&reports) {
         for dir in dirs.flatten() {
@@ -29,15 +32,25 @@ fn main() {
         }
     }
     files.sort();
-    let mut out = String::from("/// (report directory, file name, file text) of every file under sql/reports.\n");
+    let mut out = String::from(
+        "/// (report directory, file name, file text) of every file under sql/reports.\n",
+    );
     out.push_str("pub static FILES: &[(&str, &str, &str)] = &[\n");
     for (name, file, path) in &files {
-        let _ = writeln!(out, "    ({name:?}, {file:?}, include_str!({:?})),", abs(path));
+        let _ = writeln!(
+            out,
+            "    ({name:?}, {file:?}, include_str!({:?})),",
+            abs(path)
+        );
     }
     out.push_str("];\n");
     let lock = sql.join("reports.lock");
     if lock.exists() {
-        let _ = writeln!(out, "pub static LOCK: Option<&str> = Some(include_str!({:?}));", abs(&lock));
+        let _ = writeln!(
+            out,
+            "pub static LOCK: Option<&str> = Some(include_str!({:?}));",
+            abs(&lock)
+        );
     } else {
         out.push_str("pub static LOCK: Option<&str> = None;\n");
     }

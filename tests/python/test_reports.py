@@ -242,3 +242,14 @@ def test_report_with_a_swappable_join_plans_once(fixture_lake):
                  "--format", "json")
     rows = json.loads(p.stdout)
     assert len(rows) == 18 and sum(r["calls"] for r in rows) > 0
+
+
+def test_filters_that_fold_to_null_select_nothing(fixture_lake):
+    """Regression: delta-rs took a filter that folds to NULL as exact and then returned every
+    row; cdrlake re-applies every filter above the Delta scan."""
+    for sql in [
+        "SELECT count(*) AS n FROM calls c WHERE c.caller_number = CAST(NULL AS VARCHAR) AND c.invite_time >= TIMESTAMP '2026-03-01T00:00:00Z'",
+        "SELECT count(*) AS n FROM calls WHERE CAST(NULL AS BOOLEAN) AND tenant_id = 'sakura'",
+    ]:
+        assert fixture_lake.query(sql) == [{"n": 0}], sql
+    assert fixture_lake.query("SELECT count(*) AS n FROM calls WHERE tenant_id = 'sakura'") == [{"n": 24}]

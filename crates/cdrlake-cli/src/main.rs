@@ -100,7 +100,7 @@ enum ReportCommand {
     /// Periods are tenant-local: --from 2026-03-01 --to 2026-04-01 is March in each tenant's own
     /// time zone (from inclusive, to exclusive). Options a report has no parameter for are
     /// refused; --param NAME=VALUE sets any other parameter (see `cdrlake report list`).
-    Run(ReportRunArgs),
+    Run(Box<ReportRunArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -357,8 +357,15 @@ async fn run(cli: Cli) -> Result<i32> {
             };
             match args.repeat {
                 Some(n) => {
-                    output::run_query_timed(&ctx, &args.sql, n, format, b',', args.output.as_deref())
-                        .await?
+                    output::run_query_timed(
+                        &ctx,
+                        &args.sql,
+                        n,
+                        format,
+                        b',',
+                        args.output.as_deref(),
+                    )
+                    .await?
                 }
                 None => {
                     output::run_query(&ctx, &args.sql, format, b',', args.output.as_deref()).await?

@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float64Type, Schema, TimeUnit,
-    TimestampMicrosecondType,
+    DataType, Date32Type, Decimal128Type, Float64Type, Schema, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
@@ -20,7 +19,9 @@ const MAX_ROWS: usize = 1_048_576;
 pub fn write(path: &Path, schema: &Arc<Schema>, batches: &[RecordBatch]) -> Result<()> {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows + 1 > MAX_ROWS {
-        bail!("{rows} rows do not fit in one Excel sheet (at most {MAX_ROWS} rows with the header); use csv or parquet");
+        bail!(
+            "{rows} rows do not fit in one Excel sheet (at most {MAX_ROWS} rows with the header); use csv or parquet"
+        );
     }
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
@@ -67,7 +68,9 @@ pub fn write(path: &Path, schema: &Arc<Schema>, batches: &[RecordBatch]) -> Resu
                     DataType::Decimal128(_, s) => {
                         let raw = array.as_primitive::<Decimal128Type>().value(i);
                         let v = raw as f64 / 10f64.powi(i32::from(*s));
-                        sheet.write_number_with_format(r, c, v, &money).map_err(xl)?;
+                        sheet
+                            .write_number_with_format(r, c, v, &money)
+                            .map_err(xl)?;
                     }
                     DataType::Boolean => {
                         sheet
@@ -78,28 +81,42 @@ pub fn write(path: &Path, schema: &Arc<Schema>, batches: &[RecordBatch]) -> Resu
                         let days = array.as_primitive::<Date32Type>().value(i);
                         let d = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
                             .context("date out of range")?;
-                        let x = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                        let x = ExcelDateTime::from_ymd(
+                            d.year() as u16,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )
+                        .map_err(xl)?;
+                        sheet
+                            .write_datetime_with_format(r, c, &x, &date)
                             .map_err(xl)?;
-                        sheet.write_datetime_with_format(r, c, &x, &date).map_err(xl)?;
                     }
                     DataType::Timestamp(_, _) => {
                         let us = array.as_primitive::<TimestampMicrosecondType>().value(i);
                         let t: NaiveDateTime = chrono::DateTime::from_timestamp_micros(us)
                             .context("timestamp out of range")?
                             .naive_utc();
-                        let x = ExcelDateTime::from_ymd(t.year() as u16, t.month() as u8, t.day() as u8)
-                            .and_then(|d| {
-                                d.and_hms(
-                                    t.hour() as u16,
-                                    t.minute() as u8,
-                                    f64::from(t.second()) + f64::from(t.nanosecond()) / 1e9,
-                                )
-                            })
+                        let x = ExcelDateTime::from_ymd(
+                            t.year() as u16,
+                            t.month() as u8,
+                            t.day() as u8,
+                        )
+                        .and_then(|d| {
+                            d.and_hms(
+                                t.hour() as u16,
+                                t.minute() as u8,
+                                f64::from(t.second()) + f64::from(t.nanosecond()) / 1e9,
+                            )
+                        })
+                        .map_err(xl)?;
+                        sheet
+                            .write_datetime_with_format(r, c, &x, &time)
                             .map_err(xl)?;
-                        sheet.write_datetime_with_format(r, c, &x, &time).map_err(xl)?;
                     }
                     _ => {
-                        sheet.write_string(r, c, fmt.value(i).to_string()).map_err(xl)?;
+                        sheet
+                            .write_string(r, c, fmt.value(i).to_string())
+                            .map_err(xl)?;
                     }
                 }
             }
@@ -112,5 +129,8 @@ pub fn write(path: &Path, schema: &Arc<Schema>, batches: &[RecordBatch]) -> Resu
 }
 
 fn col(c: usize) -> Result<u16> {
-    u16::try_from(c).ok().filter(|c| *c < 16_384).context("more than 16384 columns")
+    u16::try_from(c)
+        .ok()
+        .filter(|c| *c < 16_384)
+        .context("more than 16384 columns")
 }

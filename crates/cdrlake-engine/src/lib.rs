@@ -18,8 +18,13 @@ use std::sync::Arc;
 
 use cdrlake_functions::{RateCenters, Reference};
 use cdrlake_store::Store;
-use datafusion::datasource::MemTable;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::{Constraints, Statistics};
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub const CATALOG: &str = "cdrlake";
@@ -175,6 +180,67 @@ async fn register_delta(
         .update_datafusion_session(&ctx.state())
         .map_err(delta_err)?;
     let provider = table.table_provider().await?;
-    ctx.register_table(name, provider)?;
+    ctx.register_table(name, Arc::new(LakeTable { inner: provider }))?;
     Ok(())
+}
+
+/// A lake table as the session sees it: the Delta provider, with every filter it takes also
+/// applied above the scan. delta-rs answers "exact" for filters it then does not apply in
+/// every case (a filter that folds to a NULL literal returned every row), and a report or
+/// tenant filter must never be dropped; re-checking costs one pass over already-pruned rows.
+#[derive(Debug)]
+struct LakeTable {
+    inner: Arc<dyn TableProvider>,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.inner.constraints()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(self
+            .inner
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: ScanArgs<'a>,
+    ) -> datafusion::error::Result<ScanResult> {
+        self.inner.scan_with_args(state, args).await
+    }
 }

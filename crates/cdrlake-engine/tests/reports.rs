@@ -35,8 +35,16 @@ async fn every_report_runs_on_an_empty_lake() {
     assert_eq!(count(&listed) as usize, catalog.reports.len());
     for r in &catalog.reports {
         // Function form with defaults, table form, and the versioned names.
-        rows(&ctx, &format!("SELECT * FROM reports.{}_v{}()", r.name, r.version)).await;
-        rows(&ctx, &format!("SELECT * FROM cdrlake.reports.{}_v{}", r.name, r.version)).await;
+        rows(
+            &ctx,
+            &format!("SELECT * FROM reports.{}_v{}()", r.name, r.version),
+        )
+        .await;
+        rows(
+            &ctx,
+            &format!("SELECT * FROM cdrlake.reports.{}_v{}", r.name, r.version),
+        )
+        .await;
         if r.latest {
             rows(&ctx, &format!("SELECT count(*) FROM reports.{}()", r.name)).await;
             rows(&ctx, &format!("SELECT * FROM reports.{} LIMIT 1", r.name)).await;
@@ -59,10 +67,14 @@ async fn report_arguments_are_checked() {
             .unwrap_or_default()
         }
     };
-    let e = err("SELECT * FROM reports.end_reasons('2026-03-01', '2026-04-01', NULL, 'extra')").await;
+    let e =
+        err("SELECT * FROM reports.end_reasons('2026-03-01', '2026-04-01', NULL, 'extra')").await;
     assert!(e.contains("takes at most 3 arguments"), "{e}");
     let e = err("SELECT * FROM reports.end_reasons('March')").await;
-    assert!(e.contains("argument 1 (from)") && e.contains("not a timestamp"), "{e}");
+    assert!(
+        e.contains("argument 1 (from)") && e.contains("not a timestamp"),
+        "{e}"
+    );
     let e = err("SELECT * FROM reports.end_reasons(now(), (SELECT 1))").await;
     assert!(!e.is_empty(), "a subquery is not a constant");
     // Arguments may be expressions that fold to constants, and the catalog qualifies.

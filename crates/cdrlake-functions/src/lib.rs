@@ -38,8 +38,8 @@ pub use concurrency::{constant_value, peak_concurrency, soft_ceiling};
 pub use cqd::{Media, StreamMetrics, Verdict, classify, classify_media};
 pub use numbers::{RATE_CENTER_COLUMNS, RateCenter, RateCenters, rate_centers_schema};
 pub use options::CdrlakeOptions;
-pub use time::{local_micros, parse_zone};
 pub use quality::{emodel_r, idd, mos_from_r, network_mos, quality_score, r_from_mos, simple_r};
+pub use time::{local_micros, parse_zone};
 
 /// Reference tables the user loads into the lake (see `cdrlake reference load`).
 #[derive(Debug, Default, Clone)]

@@ -181,9 +181,18 @@ mod tests {
                 .unwrap_or(0)
         };
         // 2026-03-08 07:30Z is after the spring-forward (EDT, -4).
-        assert_eq!(local_micros(at("2026-03-08T07:30:00Z"), tz), at("2026-03-08T03:30:00Z"));
-        assert_eq!(local_micros(at("2026-03-08T06:30:00Z"), tz), at("2026-03-08T01:30:00Z"));
+        assert_eq!(
+            local_micros(at("2026-03-08T07:30:00Z"), tz),
+            at("2026-03-08T03:30:00Z")
+        );
+        assert_eq!(
+            local_micros(at("2026-03-08T06:30:00Z"), tz),
+            at("2026-03-08T01:30:00Z")
+        );
         // Before 1970.
-        assert_eq!(local_micros(at("1969-12-31T23:00:00Z"), tz), at("1969-12-31T18:00:00Z"));
+        assert_eq!(
+            local_micros(at("1969-12-31T23:00:00Z"), tz),
+            at("1969-12-31T18:00:00Z")
+        );
     }
 }

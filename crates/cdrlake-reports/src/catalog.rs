@@ -169,7 +169,11 @@ impl Catalog {
             for f in std::fs::read_dir(dir.path()).map_err(|e| io(&dir.path(), e))? {
                 let f = f.map_err(|e| io(&dir.path(), e))?;
                 let text = std::fs::read_to_string(f.path()).map_err(|e| io(&f.path(), e))?;
-                owned.push((name.clone(), f.file_name().to_string_lossy().to_string(), text));
+                owned.push((
+                    name.clone(),
+                    f.file_name().to_string_lossy().to_string(),
+                    text,
+                ));
             }
         }
         let lock_path = sql_dir.join("reports.lock");
@@ -207,7 +211,10 @@ impl Catalog {
                     message: "report files are named v1.sql, v2.sql, ...".into(),
                 })?;
             let report = parse(dir, version, text, &path)?;
-            by_name.entry(dir.to_string()).or_default().insert(version, report);
+            by_name
+                .entry(dir.to_string())
+                .or_default()
+                .insert(version, report);
         }
         for (name, versions) in &by_name {
             for (i, v) in versions.keys().enumerate() {
@@ -387,7 +394,11 @@ fn parse(name: &str, version: u32, text: &str, path: &str) -> Result<Report, Rep
     let Some(start) = body_start else {
         return Err(err(1, "the file has a header but no query".into()));
     };
-    let body = text[start..].trim().trim_end_matches(';').trim().to_string();
+    let body = text[start..]
+        .trim()
+        .trim_end_matches(';')
+        .trim()
+        .to_string();
     let mut title = None;
     let mut description = None;
     let mut seed = None;
@@ -418,7 +429,10 @@ fn parse(name: &str, version: u32, text: &str, path: &str) -> Result<Report, Rep
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                     || pname.is_empty()
                 {
-                    return Err(err(line, format!("parameter name '{pname}' must be snake_case")));
+                    return Err(err(
+                        line,
+                        format!("parameter name '{pname}' must be snake_case"),
+                    ));
                 }
                 if params.iter().any(|p| p.name == *pname) {
                     return Err(err(line, format!("parameter {pname} is declared twice")));
@@ -456,13 +470,19 @@ fn parse(name: &str, version: u32, text: &str, path: &str) -> Result<Report, Rep
         if !used.contains(p.name.as_str()) {
             return Err(err(
                 1,
-                format!("parameter {} is declared but the query never uses ${}", p.name, p.name),
+                format!(
+                    "parameter {} is declared but the query never uses ${}",
+                    p.name, p.name
+                ),
             ));
         }
     }
     for u in &used {
         if !params.iter().any(|p| p.name == *u) {
-            return Err(err(1, format!("the query uses ${u}, which is not a declared @param")));
+            return Err(err(
+                1,
+                format!("the query uses ${u}, which is not a declared @param"),
+            ));
         }
     }
     Ok(Report {

@@ -16,7 +16,11 @@ use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, cast};
+use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
@@ -42,7 +46,11 @@ pub async fn register(ctx: &SessionContext, catalog_name: &str, catalog: &Catalo
     for report in &catalog.reports {
         let defaults = vec![None; report.params.len()];
         let plan = plan_report(&state, report, &defaults).await.map_err(|e| {
-            DataFusionError::Plan(format!("report {} ({}): {e}", report.versioned_name(), report.path()))
+            DataFusionError::Plan(format!(
+                "report {} ({}): {e}",
+                report.versioned_name(),
+                report.path()
+            ))
         })?;
         let columns: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let function = Arc::new(ReportFunction {
@@ -102,7 +110,9 @@ fn catalog_batch(rows: &[(Arc<Report>, SchemaRef)]) -> Result<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
         text(&|r, _| r.name.clone()),
         Arc::new(Int32Array::from(
-            rows.iter().map(|(r, _)| r.version as i32).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|(r, _)| r.version as i32)
+                .collect::<Vec<_>>(),
         )),
         Arc::new(BooleanArray::from(
             rows.iter().map(|(r, _)| r.latest).collect::<Vec<_>>(),
@@ -116,9 +126,7 @@ fn catalog_batch(rows: &[(Arc<Report>, SchemaRef)]) -> Result<RecordBatch> {
             let cols: Vec<serde_json::Value> = s
                 .fields()
                 .iter()
-                .map(|f| {
-                    serde_json::json!({"name": f.name(), "type": type_name(f.data_type())})
-                })
+                .map(|f| serde_json::json!({"name": f.name(), "type": type_name(f.data_type())}))
                 .collect();
             serde_json::Value::Array(cols).to_string()
         }),
@@ -210,8 +218,45 @@ impl TableProvider for ReportTable {
         let once = SessionStateBuilder::new_from_existing(state.clone())
             .with_physical_optimizer_rules(vec![])
             .build();
-        once.create_physical_plan(&plan).await
+        let physical = once.create_physical_plan(&plan).await?;
+        let want = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        conform(physical, &want)
     }
+}
+
+/// Casts a physical plan's columns to the types the report declared, where DataFusion's
+/// physical plan chose another representation (Utf8View for Utf8, say) than its logical plan.
+fn conform(plan: Arc<dyn ExecutionPlan>, want: &SchemaRef) -> Result<Arc<dyn ExecutionPlan>> {
+    let have = plan.schema();
+    if have.fields().len() != want.fields().len() {
+        return plan_err!(
+            "report plan has {} columns, expected {}",
+            have.fields().len(),
+            want.fields().len()
+        );
+    }
+    if have
+        .fields()
+        .iter()
+        .zip(want.fields())
+        .all(|(h, w)| h.data_type() == w.data_type())
+    {
+        return Ok(plan);
+    }
+    let mut exprs = Vec::with_capacity(want.fields().len());
+    for (i, (h, w)) in have.fields().iter().zip(want.fields()).enumerate() {
+        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(h.name(), i));
+        let e = if h.data_type() == w.data_type() {
+            column
+        } else {
+            cast(column, &have, w.data_type().clone())?
+        };
+        exprs.push(ProjectionExpr::new(e, w.name().clone()));
+    }
+    Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
 }
 
 /// `reports.<name>(args...)`.
@@ -275,6 +320,25 @@ pub fn literal_sql(ty: ParamType, v: &ScalarValue) -> std::result::Result<String
         ParamType::Float => DataType::Float64,
         ParamType::Bool => DataType::Boolean,
     };
+    // '2026-03-24T10:05' (no seconds) is a time too.
+    let minutes;
+    let v = match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+            if ty == ParamType::Timestamp
+                && s.len() == 16
+                && chrono::NaiveDateTime::parse_from_str(
+                    &s.replace(' ', "T"),
+                    "%Y-%m-%dT%H:%M",
+                )
+                .is_ok() =>
+        {
+            minutes = ScalarValue::Utf8(Some(format!("{s}:00")));
+            &minutes
+        }
+        other => other,
+    };
     let cast = v
         .cast_to(&target)
         .map_err(|_| format!("'{v}' is not a {}", ty.name()))?;
@@ -313,13 +377,16 @@ pub async fn plan_report(
     let mut values: HashMap<String, sql::Expr> = HashMap::new();
     for (i, p) in report.params.iter().enumerate() {
         let text = match args.get(i).cloned().flatten() {
-            Some(v) => literal_sql(p.ty, &v).map_err(|e| {
-                plan_datafusion_err!("reports.{}: {}: {e}", report.name, p.name)
-            })?,
+            Some(v) => literal_sql(p.ty, &v)
+                .map_err(|e| plan_datafusion_err!("reports.{}: {}: {e}", report.name, p.name))?,
             None => format!("CAST(({}) AS {})", p.default, p.ty.sql()),
         };
         let expr = state.sql_to_expr(&text, &dialect).map_err(|e| {
-            plan_datafusion_err!("report {}: parameter {}: {e}", report.versioned_name(), p.name)
+            plan_datafusion_err!(
+                "report {}: parameter {}: {e}",
+                report.versioned_name(),
+                p.name
+            )
         })?;
         values.insert(format!("${}", p.name), sql::Expr::Nested(Box::new(expr)));
     }

@@ -1,8 +1,9 @@
 -- @title Active calls over time
 -- @seed 002 RealConnect dashboard: Active Calls Over Time (Total Joined, Max Concurrent)
 -- @description Connected calls per tenant and tenant-local time bucket, from the concurrency
---   table function (basis 'answered'): a call occupies [answer_time, end_time); calls never
---   answered (answer_time NULL: busy, failed, rejected, ...) count nowhere. Bucket size: the
+--   table function (basis 'answered'): a call occupies [answer_time, end_time); calls whose
+--   answer_time is NULL (never answered: busy, failed, rejected, ...) count nowhere, whatever
+--   their disposition; calls of every direction and media count. Bucket size: the
 --   bucket parameter ('minute', 'hour' or 'day', case-insensitive; any other value is an
 --   error); when NULL it is chosen from the period length as the dashboard time frames do:
 --   'hour' when to <= from + 7 days (Today, 24 Hours, Week), otherwise 'day' (Month, Three
@@ -20,8 +21,9 @@
 --   when another is answered does not overlap it; calls with end_time <= answer_time occupy
 --   nothing but still count in total_joined). Every bucket of the period is listed, zeros
 --   included, for each tenant that has at least one bucket in the period with total_joined > 0
---   or max_concurrent > 0; other tenants have no rows. to must be after from (an error
---   otherwise). Rows are ordered by tenant_id, bucket_start_utc.
+--   or max_concurrent > 0; other tenants have no rows. When to <= from the result is
+--   empty (or the query fails when to is more than 28 hours before from). Rows are ordered
+--   by tenant_id, bucket_start_utc.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
@@ -34,6 +36,13 @@ WITH b AS (
             CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours') c
     WHERE c.bucket_local >= $from
       AND c.bucket_local < $to
+      -- a bucket that straddles to (to not on a bucket boundary) is left out
+      AND c.bucket_local
+          + CASE lower(trim(coalesce($bucket, CASE WHEN $to <= $from + INTERVAL '7 days' THEN 'hour' ELSE 'day' END)))
+                WHEN 'minute' THEN INTERVAL '1 minute'
+                WHEN 'hour' THEN INTERVAL '1 hour'
+                ELSE INTERVAL '1 day' END
+          <= $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), c.tenant_id))
 ), a AS (
     SELECT b.*, max(b.total_joined + b.max_concurrent) OVER (PARTITION BY b.tenant_id) AS activity

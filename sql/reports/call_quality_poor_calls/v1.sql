@@ -7,8 +7,8 @@
 --   media 'audio' (streams starting earlier than 14 hours before `from` or 38 hours or more
 --   after `to`, both read as UTC, are not read). Each audio stream's score is
 --   quality_score(loss_rate_avg * 100, jitter_avg_ms, rtt_avg_ms, codec), or the
---   three-argument form (default codec G.711+PLC) when codec is NULL; NULL when a metric is
---   NULL or the codec unknown. The worst stream is the audio stream with the lowest non-NULL
+--   three-argument form (the session's cdrlake.quality_default_codec, G.711+PLC by default)
+--   when codec is NULL; NULL when a metric is NULL, negative or NaN, or the codec is unknown. The worst stream is the audio stream with the lowest non-NULL
 --   score (ties: lowest stream_id); the call's quality_score is its score. A call is listed
 --   when quality_score < poor_below and not quality_score >= good_min. One row per listed
 --   call. Columns: tenant_id; call_id; invite_time (UTC timestamp); invite_time_local
@@ -32,52 +32,102 @@
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
 -- @param good_min | float | 91 | Lowest call quality score (percent) that is good.
 -- @param poor_below | float | 86 | A call quality score below this (percent) is poor; between poor_below and good_min is marginal.
-WITH c AS (
-    SELECT c.tenant_id, c.call_id, c.invite_time,
-           local_time(c.invite_time, t.time_zone) AS invite_time_local,
-           c.direction, c.media, c.caller_user, c.caller_number, c.callee_user,
-           c.callee_number, c.billable_s, c.connectivity, c.transport
-    FROM calls c JOIN tenants t ON t.tenant_id = c.tenant_id
-    WHERE c.invite_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
-      AND c.invite_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
-      AND local_time(c.invite_time, t.time_zone) >= $from
-      AND local_time(c.invite_time, t.time_zone) < $to
-      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), c.tenant_id))
-), s0 AS (
-    SELECT s.*,
+WITH sc AS (
+    SELECT s.tenant_id, s.call_id, s.stream_id, s.direction, s.codec, s.loss_rate_avg,
+           s.loss_rate_max, s.jitter_avg_ms, s.jitter_max_ms, s.rtt_avg_ms, s.rtt_max_ms,
+           s.concealed_ratio, s.degradation_avg, s.mos_avg, s.mos_min,
            CASE WHEN s.codec IS NULL
                 THEN quality_score(s.loss_rate_avg * 100, s.jitter_avg_ms, s.rtt_avg_ms)
                 ELSE quality_score(s.loss_rate_avg * 100, s.jitter_avg_ms, s.rtt_avg_ms, s.codec)
            END AS score,
-           poor_reason('audio', s.degradation_avg, s.rtt_avg_ms, s.loss_rate_avg,
-                       s.jitter_avg_ms, s.concealed_ratio, NULL, NULL, NULL, NULL, NULL,
-                       NULL) AS reason
+           arrow_cast(poor_reason('audio', s.degradation_avg, s.rtt_avg_ms, s.loss_rate_avg,
+                                  s.jitter_avg_ms, s.concealed_ratio, NULL, NULL, NULL, NULL,
+                                  NULL, NULL), 'Utf8') AS reason
     FROM streams s
     WHERE s.start_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND s.start_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '38 hours'
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), s.tenant_id))
       AND s.media = 'audio'
-), s AS (
-    SELECT s0.*,
+), sr AS (
+    SELECT sc.*,
            row_number() OVER (PARTITION BY tenant_id, call_id
-                              ORDER BY score ASC NULLS LAST, stream_id ASC) AS rn,
-           count(score) OVER (PARTITION BY tenant_id, call_id) AS audio_streams,
-           count(reason) OVER (PARTITION BY tenant_id, call_id) AS poor_streams
-    FROM s0
+                              ORDER BY score ASC NULLS LAST, stream_id ASC) = 1
+               AND score IS NOT NULL AS worst
+    FROM sc
+), u AS (
+    -- one row per call of the (coarse) period and one per audio stream; no join between
+    -- calls and streams: grouping by call keeps the plan free of a large hash join
+    SELECT c.tenant_id, c.call_id, 1 AS is_call, c.invite_time, c.direction, c.media,
+           c.caller_user, c.caller_number, c.callee_user, c.callee_number, c.billable_s,
+           c.connectivity, c.transport,
+           CAST(NULL AS DOUBLE) AS score, CAST(NULL AS VARCHAR) AS reason, false AS worst,
+           CAST(NULL AS INT) AS stream_id, CAST(NULL AS VARCHAR) AS stream_direction,
+           CAST(NULL AS VARCHAR) AS codec, CAST(NULL AS DOUBLE) AS loss_rate_avg,
+           CAST(NULL AS DOUBLE) AS loss_rate_max, CAST(NULL AS DOUBLE) AS jitter_avg_ms,
+           CAST(NULL AS DOUBLE) AS jitter_max_ms, CAST(NULL AS DOUBLE) AS rtt_avg_ms,
+           CAST(NULL AS DOUBLE) AS rtt_max_ms, CAST(NULL AS DOUBLE) AS concealed_ratio,
+           CAST(NULL AS DOUBLE) AS degradation_avg, CAST(NULL AS DOUBLE) AS mos_avg,
+           CAST(NULL AS DOUBLE) AS mos_min
+    FROM calls c
+    WHERE c.invite_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
+      AND c.invite_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
+      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), c.tenant_id))
+    UNION ALL
+    SELECT sr.tenant_id, sr.call_id, 0 AS is_call,
+           CAST(NULL AS TIMESTAMP) AT TIME ZONE 'UTC' AS invite_time,
+           CAST(NULL AS VARCHAR) AS direction, CAST(NULL AS VARCHAR) AS media,
+           CAST(NULL AS VARCHAR) AS caller_user, CAST(NULL AS VARCHAR) AS caller_number,
+           CAST(NULL AS VARCHAR) AS callee_user, CAST(NULL AS VARCHAR) AS callee_number,
+           CAST(NULL AS BIGINT) AS billable_s, CAST(NULL AS VARCHAR) AS connectivity,
+           CAST(NULL AS VARCHAR) AS transport,
+           sr.score, sr.reason, sr.worst,
+           sr.stream_id, sr.direction AS stream_direction, sr.codec, sr.loss_rate_avg,
+           sr.loss_rate_max, sr.jitter_avg_ms, sr.jitter_max_ms, sr.rtt_avg_ms, sr.rtt_max_ms,
+           sr.concealed_ratio, sr.degradation_avg, sr.mos_avg, sr.mos_min
+    FROM sr
+), per_call AS (
+    SELECT tenant_id, call_id,
+           max(invite_time) AS invite_time, max(direction) AS direction, max(media) AS media,
+           max(caller_user) AS caller_user, max(caller_number) AS caller_number,
+           max(callee_user) AS callee_user, max(callee_number) AS callee_number,
+           max(billable_s) AS billable_s, max(connectivity) AS connectivity,
+           max(transport) AS transport,
+           count(score) AS audio_streams,
+           count(reason) AS poor_streams,
+           max(score) FILTER (WHERE worst) AS score,
+           max(reason) FILTER (WHERE worst) AS poor_reason,
+           max(stream_id) FILTER (WHERE worst) AS stream_id,
+           max(stream_direction) FILTER (WHERE worst) AS stream_direction,
+           max(codec) FILTER (WHERE worst) AS codec,
+           max(loss_rate_avg) FILTER (WHERE worst) AS loss_rate_avg,
+           max(loss_rate_max) FILTER (WHERE worst) AS loss_rate_max,
+           max(jitter_avg_ms) FILTER (WHERE worst) AS jitter_avg_ms,
+           max(jitter_max_ms) FILTER (WHERE worst) AS jitter_max_ms,
+           max(rtt_avg_ms) FILTER (WHERE worst) AS rtt_avg_ms,
+           max(rtt_max_ms) FILTER (WHERE worst) AS rtt_max_ms,
+           max(concealed_ratio) FILTER (WHERE worst) AS concealed_ratio,
+           max(degradation_avg) FILTER (WHERE worst) AS degradation_avg,
+           max(mos_avg) FILTER (WHERE worst) AS mos_avg,
+           max(mos_min) FILTER (WHERE worst) AS mos_min
+    FROM u
+    GROUP BY tenant_id, call_id
+    HAVING max(is_call) = 1
 )
-SELECT c.tenant_id, c.call_id, c.invite_time, c.invite_time_local, c.direction, c.media,
-       c.caller_user, c.caller_number, c.callee_user, c.callee_number, c.billable_s,
-       c.connectivity, c.transport,
-       round(s.score, 2) AS quality_score,
-       s.audio_streams,
-       s.stream_id, s.direction AS stream_direction, s.codec,
-       round(s.loss_rate_avg * 100, 2) AS loss_pct,
-       round(s.loss_rate_max * 100, 2) AS loss_max_pct,
-       s.jitter_avg_ms, s.jitter_max_ms, s.rtt_avg_ms, s.rtt_max_ms,
-       s.concealed_ratio, s.degradation_avg, s.mos_avg, s.mos_min,
-       s.reason AS poor_reason,
-       s.poor_streams
-FROM c JOIN s ON s.tenant_id = c.tenant_id AND s.call_id = c.call_id
-WHERE s.rn = 1 AND s.score IS NOT NULL
-  AND NOT (s.score >= $good_min) AND s.score < $poor_below
-ORDER BY c.tenant_id, c.invite_time, c.call_id
+SELECT p.tenant_id, p.call_id, p.invite_time,
+       local_time(p.invite_time, t.time_zone) AS invite_time_local,
+       p.direction, p.media, p.caller_user, p.caller_number, p.callee_user,
+       p.callee_number, p.billable_s, p.connectivity, p.transport,
+       round(p.score, 2) AS quality_score,
+       p.audio_streams,
+       p.stream_id, p.stream_direction, p.codec,
+       round(p.loss_rate_avg * 100, 2) AS loss_pct,
+       round(p.loss_rate_max * 100, 2) AS loss_max_pct,
+       p.jitter_avg_ms, p.jitter_max_ms, p.rtt_avg_ms, p.rtt_max_ms,
+       p.concealed_ratio, p.degradation_avg, p.mos_avg, p.mos_min,
+       p.poor_reason, p.poor_streams
+FROM per_call p JOIN tenants t ON t.tenant_id = p.tenant_id
+WHERE p.score IS NOT NULL
+  AND NOT (p.score >= $good_min) AND p.score < $poor_below
+  AND local_time(p.invite_time, t.time_zone) >= $from
+  AND local_time(p.invite_time, t.time_zone) < $to
+ORDER BY p.tenant_id, p.invite_time, p.call_id

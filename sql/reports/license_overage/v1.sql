@@ -18,7 +18,8 @@
 --   case-insensitive; any other value is an error. Columns: tenant_id; bucket (timestamp,
 --   local wall-clock start of the bucket: the local hour, midnight of the day, the Monday of
 --   the week, the first of the month, or from itself for 'period'; the first week or month of
---   a period that starts inside it holds only the days in the period); licenses (int,
+--   a period that starts inside it holds only the days in the period; after a clock change
+--   backwards the repeated local hour is a single 'hour' bucket); licenses (int,
 --   tenants.licenses today: the table keeps no history); soft_ceiling (bigint, the hard
 --   ceiling: licenses + floor(licenses / 2) when licenses >= 6, otherwise licenses; fixed
 --   here rather than read from the cdrlake.license_soft_ceiling_* settings); calls (bigint,
@@ -37,6 +38,9 @@ WITH t AS (
                AS soft_ceiling
     FROM tenants
     WHERE ($tenant IS NULL OR array_has(string_to_array($tenant, ','), tenant_id))
+      AND CAST(CASE WHEN lower(trim(coalesce($bucket, 'day'))) IN ('hour', 'day', 'week', 'month', 'period')
+                    THEN '1' ELSE 'license_overage: bucket must be hour, day, week, month or period' END
+               AS BIGINT) = 1
 ), c AS (
     SELECT c.tenant_id, c.call_id, c.license_decision,
            local_time(c.invite_time, t.time_zone) AS local_invite,
@@ -50,7 +54,8 @@ WITH t AS (
       AND local_time(c.invite_time, t.time_zone) < $to
 ), d AS (
     SELECT c.tenant_id, c.licenses, c.soft_ceiling,
-           CASE WHEN lower(trim(coalesce($bucket, 'day'))) = 'period' THEN CAST($from AS TIMESTAMP)
+           CASE WHEN lower(trim(coalesce($bucket, 'day'))) = 'period'
+                THEN arrow_cast(CAST($from AS TIMESTAMP), 'Timestamp(Microsecond, None)')
                 ELSE date_trunc(CASE WHEN lower(trim(coalesce($bucket, 'day'))) = 'period' THEN 'day'
                                      ELSE lower(trim(coalesce($bucket, 'day'))) END, c.local_invite)
            END AS bucket,

@@ -21,65 +21,49 @@
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
-WITH logins AS (
-    SELECT r.tenant_id,
-           CAST(date_trunc('week', local_time(r.event_time, t.time_zone)) AS DATE) AS week,
-           count(DISTINCT r.user_id) AS unique_logins
-    FROM registrations r JOIN tenants t ON t.tenant_id = r.tenant_id
+WITH e AS (
+    -- every counted thing as one row: kind 'login', 'im' or the call's media
+    SELECT r.tenant_id, r.event_time AS at, 'login' AS kind, r.user_id,
+           CAST(0 AS BIGINT) AS messages, CAST(0 AS BIGINT) AS seconds
+    FROM registrations r
     WHERE r.event_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND r.event_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
-      AND local_time(r.event_time, t.time_zone) >= $from
-      AND local_time(r.event_time, t.time_zone) < $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), r.tenant_id))
       AND r.event_type = 'login' AND r.success
-    GROUP BY 1, 2
-), ims AS (
-    SELECT m.tenant_id,
-           CAST(date_trunc('week', local_time(m.start_time, t.time_zone)) AS DATE) AS week,
-           count(*) AS im_sessions,
-           sum(CAST(m.message_count AS BIGINT)) AS im_messages
-    FROM messages m JOIN tenants t ON t.tenant_id = m.tenant_id
+    UNION ALL
+    SELECT m.tenant_id, m.start_time AS at, 'im' AS kind, CAST(NULL AS VARCHAR) AS user_id,
+           CAST(m.message_count AS BIGINT) AS messages, CAST(0 AS BIGINT) AS seconds
+    FROM messages m
     WHERE m.start_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND m.start_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
-      AND local_time(m.start_time, t.time_zone) >= $from
-      AND local_time(m.start_time, t.time_zone) < $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), m.tenant_id))
       AND m.outcome = 'accepted'
-    GROUP BY 1, 2
-), cls AS (
-    SELECT c.tenant_id,
-           CAST(date_trunc('week', local_time(c.invite_time, t.time_zone)) AS DATE) AS week,
-           count(*) FILTER (WHERE c.media = 'audio') AS audio_calls,
-           sum(c.billable_s) FILTER (WHERE c.media = 'audio') AS audio_s,
-           count(*) FILTER (WHERE c.media = 'video') AS video_calls,
-           sum(c.billable_s) FILTER (WHERE c.media = 'video') AS video_s,
-           count(*) FILTER (WHERE c.media = 'app_sharing') AS app_sharing_sessions,
-           count(*) FILTER (WHERE c.media = 'file_transfer') AS file_transfers
-    FROM calls c JOIN tenants t ON t.tenant_id = c.tenant_id
+    UNION ALL
+    SELECT c.tenant_id, c.invite_time AS at, c.media AS kind, CAST(NULL AS VARCHAR) AS user_id,
+           CAST(0 AS BIGINT) AS messages, c.billable_s AS seconds
+    FROM calls c
     WHERE c.invite_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND c.invite_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
-      AND local_time(c.invite_time, t.time_zone) >= $from
-      AND local_time(c.invite_time, t.time_zone) < $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), c.tenant_id))
       AND c.disposition = 'answered'
-    GROUP BY 1, 2
-), keys AS (
-    SELECT tenant_id, week FROM logins
-    UNION SELECT tenant_id, week FROM ims
-    UNION SELECT tenant_id, week FROM cls
+      AND c.media IN ('audio', 'video', 'app_sharing', 'file_transfer')
+), w AS (
+    SELECT e.tenant_id, e.kind, e.user_id, e.messages, e.seconds,
+           CAST(date_trunc('week', local_time(e.at, t.time_zone)) AS DATE) AS week
+    FROM e JOIN tenants t ON t.tenant_id = e.tenant_id
+    WHERE local_time(e.at, t.time_zone) >= $from
+      AND local_time(e.at, t.time_zone) < $to
 )
-SELECT k.tenant_id, k.week,
-       coalesce(l.unique_logins, 0) AS unique_logins,
-       coalesce(i.im_sessions, 0) AS im_sessions,
-       coalesce(i.im_messages, 0) AS im_messages,
-       coalesce(c.audio_calls, 0) AS audio_calls,
-       round(CAST(coalesce(c.audio_s, 0) AS DOUBLE) / 60, 2) AS audio_minutes,
-       coalesce(c.video_calls, 0) AS video_calls,
-       round(CAST(coalesce(c.video_s, 0) AS DOUBLE) / 60, 2) AS video_minutes,
-       coalesce(c.app_sharing_sessions, 0) AS app_sharing_sessions,
-       coalesce(c.file_transfers, 0) AS file_transfers
-FROM keys k
-LEFT JOIN logins l ON l.tenant_id = k.tenant_id AND l.week = k.week
-LEFT JOIN ims i ON i.tenant_id = k.tenant_id AND i.week = k.week
-LEFT JOIN cls c ON c.tenant_id = k.tenant_id AND c.week = k.week
-ORDER BY k.tenant_id, k.week
+SELECT tenant_id, week,
+       count(DISTINCT user_id) FILTER (WHERE kind = 'login') AS unique_logins,
+       count(*) FILTER (WHERE kind = 'im') AS im_sessions,
+       coalesce(sum(messages) FILTER (WHERE kind = 'im'), 0) AS im_messages,
+       count(*) FILTER (WHERE kind = 'audio') AS audio_calls,
+       round(CAST(coalesce(sum(seconds) FILTER (WHERE kind = 'audio'), 0) AS DOUBLE) / 60, 2) AS audio_minutes,
+       count(*) FILTER (WHERE kind = 'video') AS video_calls,
+       round(CAST(coalesce(sum(seconds) FILTER (WHERE kind = 'video'), 0) AS DOUBLE) / 60, 2) AS video_minutes,
+       count(*) FILTER (WHERE kind = 'app_sharing') AS app_sharing_sessions,
+       count(*) FILTER (WHERE kind = 'file_transfer') AS file_transfers
+FROM w
+GROUP BY tenant_id, week
+ORDER BY tenant_id, week

@@ -2,6 +2,7 @@
 invited in the local period: calls, answered, share_pct = 100 x calls / tenant's calls, 2 dp."""
 
 from _common import in_list, local, ts
+from _ref import round_half_away
 
 
 def run(con, args):
@@ -21,6 +22,6 @@ def run(con, args):
     totals = {}
     for t, _, n, _ in rows:
         totals[t] = totals.get(t, 0) + n
-    out = [(t, r, n, a, round(100 * n / totals[t], 2)) for t, r, n, a in rows]
+    out = [(t, r, n, a, round_half_away(100 * n / totals[t], 2)) for t, r, n, a in rows]
     out.sort(key=lambda r: (r[0], -r[2], r[1]))
     return ["tenant_id", "end_reason", "calls", "answered", "share_pct"], out
