@@ -106,9 +106,15 @@ def main():
     lo, hi = con.execute("SELECT min(invite_time), max(invite_time) FROM calls").fetchone()
     calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
     # The whole generated period (local dates), and its last week for dashboard-sized asks.
-    period = {"from": (lo.date()).isoformat(), "to": (hi.date()).isoformat()}
+    period = {"from": lo.date().isoformat(), "to": hi.date().isoformat()}
+    import datetime as _dt
+    period["week_from"] = (hi.date() - _dt.timedelta(days=7)).isoformat()
+    period["number"] = con.execute(
+        "SELECT callee_number FROM calls WHERE callee_number IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    period["call_id"] = con.execute("SELECT call_id FROM streams LIMIT 1").fetchone()[0]
     catalog = [json.loads(line) for line in run([args.binary, "report", "list", "--json"]).stdout.splitlines()]
     cases = json.loads((ROOT / "benches" / "reports-cases.json").read_text())
+    cases.pop("_comment", None)
     only = set(args.only.split(",")) if args.only else None
     results = []
     for rep in catalog:
@@ -117,10 +123,8 @@ def main():
             continue
         case_args = dict(cases.get(name, {}))
         for k, v in list(case_args.items()):
-            if v == "$from":
-                case_args[k] = period["from"]
-            elif v == "$to":
-                case_args[k] = period["to"]
+            if isinstance(v, str) and v.startswith("$"):
+                case_args[k] = period[v[1:]]
         if not (IMPLS / f"{name}.py").exists():
             print(f"{name}: no DuckDB implementation, skipped", flush=True)
             continue

@@ -752,6 +752,15 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
     let examples = [
         ("The tables", "SHOW TABLES"),
         (
+            "The reports (cdrlake report list; docs/reports.md)",
+            "SELECT name, version, title, usage FROM reports.catalog WHERE latest ORDER BY name",
+        ),
+        (
+            "A report: breakout per customer and provider over the last 7 days (tenant-local)",
+            "SELECT tenant_id, customer, provider, attempts, asr_pct, acd_s, charge, cost, profit, margin_pct \
+             FROM reports.breakout(now() - INTERVAL '7 days', now()) ORDER BY profit DESC LIMIT 5",
+        ),
+        (
             "Calls by outcome",
             "SELECT disposition, count(*) AS calls, sum(billable_s) / 60 AS minutes FROM calls GROUP BY disposition ORDER BY calls DESC",
         ),

@@ -3,21 +3,22 @@
 -- @description The organisation's activity per tenant and tenant-local week (Monday to
 --   Sunday). Each source row belongs to the week and period of its own time: registrations
 --   by event_time, IM sessions (messages table) by start_time, calls by invite_time, each
---   converted with local_time(time, tenants.time_zone). Columns: tenant_id; week (date, the
---   local Monday starting the week; the first and last weeks of a period that does not start
---   on a Monday or end on a Monday hold only the days inside the period); unique_logins (number
---   of distinct registrations.user_id with at least one event_type 'login' AND success = true
---   in the week); im_sessions (messages rows with outcome 'accepted'); im_messages (sum of
---   message_count over those accepted sessions; lost sessions and their messages are not
---   counted); audio_calls, video_calls, app_sharing_sessions, file_transfers (calls rows with
---   disposition 'answered' and media 'audio', 'video', 'app_sharing', 'file_transfer'
---   respectively; every answered row counts, conference legs included, whatever the
---   direction; unanswered attempts are not counted); audio_minutes and video_minutes (sum of
---   billable_s of those answered audio, respectively video, calls / 60, double rounded to 2
---   decimals; 0 when there are none). All counts are bigint and 0 when nothing matched. A
---   (tenant, week) row exists when at least one of the counted things (a successful login,
---   an accepted IM session, an answered call of one of the four media) falls in it; weeks
---   without any are omitted. Rows are ordered by tenant_id, week.
+--   converted with local_time(time, tenants.time_zone). Columns, in this order: tenant_id;
+--   week (date, the local Monday starting the week; the first and last weeks of a period that
+--   does not start on a Monday or end on a Monday hold only the days inside the period);
+--   unique_logins (number of distinct registrations.user_id with at least one event_type
+--   'login' AND success = true in the week); im_sessions (messages rows with outcome
+--   'accepted'); im_messages (sum of message_count over those accepted sessions; lost
+--   sessions and their messages are not counted); audio_calls; audio_minutes; video_calls;
+--   video_minutes; app_sharing_sessions; file_transfers. audio_calls, video_calls,
+--   app_sharing_sessions and file_transfers count calls rows with disposition 'answered' and
+--   media 'audio', 'video', 'app_sharing', 'file_transfer' respectively (every answered row
+--   counts, conference legs included, whatever the direction; unanswered attempts are not
+--   counted). audio_minutes and video_minutes are the sum of billable_s of those answered
+--   audio, respectively video, calls / 60, double rounded to 2 decimals (0 when there are
+--   none). All counts are bigint and 0 when nothing matched. A (tenant, week) row exists
+--   when at least one of the counted things (a successful login, an accepted IM session, an
+--   answered call of one of the four media) falls in it; weeks without any are omitted. Rows are ordered by tenant_id, week.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.

@@ -5,13 +5,14 @@
 --   porting and VoIP move numbers). Rows: calls rows whose tenant-local invite_time
 --   (local_time(invite_time, tenants.time_zone)) is in [from, to) and that pass the tenant,
 --   customer and provider filters (exact matches against the comma-separated lists).
---   Category of a call: with by 'state' (the default; any value other than 'lata' is read as
---   'state'), jurisdiction(caller_number, callee_number): 'intrastate', 'interstate',
---   'indeterminate' or 'international', and 'indeterminate' when that is NULL (no
---   callee_number). With by 'lata': 'international' when jurisdiction(...) is
---   'international'; else jurisdiction_lata(caller_number, callee_number) when it is
---   'intralata' or 'interlata'; else 'indeterminate' (so without a rate_centers table every
---   non-international call is indeterminate, as an NPA-NXX missing from the table is).
+--   Category of a call: with by 'state' (the default; any value other than 'lata', which is
+--   matched without regard to case, is read as 'state'), jurisdiction(caller_number,
+--   callee_number): 'intrastate', 'interstate', 'indeterminate' or 'international', and
+--   'indeterminate' when that is NULL (no callee_number). With by 'lata': 'international'
+--   when jurisdiction(...) is 'international'; else jurisdiction_lata(caller_number,
+--   callee_number) when it is 'intralata' or 'interlata'; else 'indeterminate' (so without a
+--   rate_centers table every non-international call is indeterminate, as an NPA-NXX missing
+--   from the table is).
 --   Every tenant with at least one counted call gets exactly four rows, one per category,
 --   zeros included. Columns: tenant_id; category (text); calls (bigint, rows);
 --   connected (rows with disposition 'answered'); duration_min (sum of billable_s of the
@@ -26,7 +27,7 @@
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
 -- @param customer | text | NULL | Only these customers (comma-separated); NULL for all.
 -- @param provider | text | NULL | Only these providers (comma-separated); NULL for all.
--- @param by | text | 'state' | 'state' (intrastate / interstate) or 'lata' (intralata / interlata).
+-- @param by | text | 'state' | 'state' (intrastate / interstate) or 'lata', any case (intralata / interlata).
 WITH opt AS (
     SELECT coalesce(lower($by) = 'lata', false) AS by_lata
 ),

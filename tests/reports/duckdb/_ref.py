@@ -255,3 +255,56 @@ def license_use(calls, licenses, ceiling=None):
         if d != "rejected":
             _heapq.heappush(ends, end if end is not None else float("inf"))
     return out
+
+
+# --- dd4: NANP area codes and country calling codes as DuckDB tables ---------------------------
+def register_npa(con, name="ref_npa"):
+    """Registers a DuckDB table `name`(npa, kind, region, country) from data/nanp/npa.csv (text;
+    region/country NULL for non-geographic codes), for SQL joins on substr(number, 3, 3)."""
+    rows = [(k, r["kind"], r["region"] or None, r["country"] or None) for k, r in sorted(_npa().items())]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (npa VARCHAR, kind VARCHAR, region VARCHAR, country VARCHAR)")
+    con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?)", rows)
+    return name
+
+
+def round_decimal(x, places=6):
+    """A Decimal rounded half away from zero to `places` decimals; None stays None."""
+    import decimal as _decimal
+
+    if x is None:
+        return None
+    return _decimal.Decimal(x).quantize(_decimal.Decimal(1).scaleb(-places), rounding=_decimal.ROUND_HALF_UP)
+
+
+# --- dd7: per-call quality score over the audio streams (call_quality_monthly, _poor_calls) ----
+def call_audio_streams_sql(con, frm, to, tenants_param=True, default_codec="G.711+PLC"):
+    """SQL of the audio streams of calls invited in the tenant-local period [frm, to), one row per
+    stream: call columns prefixed c_ (c_tenant_id, c_call_id, c_invite_time, c_media, ...), the
+    stream columns as stored (codec as stored) plus poor_reason, stream_class and quality_score
+    (stream_quality_sql, scored with `default_codec` when codec is NULL). Streams starting before
+    frm - 14 h or at/after to + 38 h (bounds read as UTC) are not read. Positional parameters, in
+    order: frm, to (tenant-local, for the calls), frm, to (for the stream window), then twice the
+    tenant list when tenants_param."""
+    src = """SELECT s.* REPLACE (coalesce(s.codec, '%s') AS codec), s.codec AS stored_codec
+             FROM streams s
+             WHERE s.media = 'audio'
+               AND s.start_time >= timezone('UTC', ?::TIMESTAMP) - INTERVAL 14 HOUR
+               AND s.start_time < timezone('UTC', ?::TIMESTAMP) + INTERVAL 38 HOUR""" % default_codec
+    scored = stream_quality_sql(con, src)
+    tenant = "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.tenant_id))" if tenants_param else ""
+    return f"""
+      WITH _calls AS (
+        SELECT c.*, timezone(t.time_zone, c.invite_time) AS _local_invite
+        FROM calls c JOIN tenants t USING (tenant_id)
+        WHERE timezone(t.time_zone, c.invite_time) >= ?::TIMESTAMP
+          AND timezone(t.time_zone, c.invite_time) < ?::TIMESTAMP
+      )
+      SELECT c.tenant_id AS c_tenant_id, c.call_id AS c_call_id, c.invite_time AS c_invite_time,
+             c._local_invite AS c_local_invite, c.direction AS c_direction, c.media AS c_media,
+             c.caller_user AS c_caller_user, c.caller_number AS c_caller_number,
+             c.callee_user AS c_callee_user, c.callee_number AS c_callee_number,
+             c.billable_s AS c_billable_s, c.connectivity AS c_connectivity, c.transport AS c_transport,
+             s.*
+      FROM _calls c
+      JOIN ({scored}) s ON s.tenant_id = c.tenant_id AND s.call_id = c.call_id
+      WHERE true {tenant}"""
