@@ -72,12 +72,12 @@ def run(con, args):
                c.disposition, c.voicemail, c.customer_charge, c.provider_cost, c.user_agent, c.source_ip
         FROM calls c JOIN tenants t USING (tenant_id)
         WHERE (c.caller_number = $n OR c.callee_number = $n)
-          AND {local('c.invite_time')} >= greatest(coalesce(CAST($from AS TIMESTAMP), CAST($to AS TIMESTAMP) - INTERVAL 6 MONTH),
+          AND {local('c.invite_time')} >= greatest(coalesce(CAST($from AS TIMESTAMP), CAST($default_to AS TIMESTAMP) - INTERVAL 6 MONTH),
                                                    CAST($to AS TIMESTAMP) - INTERVAL 6 MONTH)
           AND {local('c.invite_time')} < CAST($to AS TIMESTAMP)
           AND ($tenants IS NULL OR list_contains($tenants, c.tenant_id))
         ORDER BY c.invite_time, c.tenant_id, c.call_id
         """,
-        {"n": number, "from": start, "to": end, "tenants": tenants},
+        {"n": number, "from": start, "to": end, "tenants": tenants, "default_to": _default_to()},
     ).fetchall()
     return COLS, rows
