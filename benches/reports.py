@@ -103,7 +103,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     store = prepare(args, work)
     con = duck(store, args.threads)
-    lo, hi = con.execute("SELECT min(invite_time), max(invite_time) FROM calls").fetchone()
+    lo, hi = con.execute("SELECT CAST(min(invite_time) AT TIME ZONE 'UTC' AS TIMESTAMP), CAST(max(invite_time) AT TIME ZONE 'UTC' AS TIMESTAMP) FROM calls").fetchone()
     calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
     # The whole generated period (local dates), and its last week for dashboard-sized asks.
     period = {"from": lo.date().isoformat(), "to": hi.date().isoformat()}
