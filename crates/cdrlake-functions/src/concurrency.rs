@@ -17,8 +17,7 @@ use arrow::datatypes::{
     DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue, exec_err, plan_err};
@@ -47,6 +46,7 @@ use futures::StreamExt;
 
 use crate::options::CdrlakeOptions;
 use crate::udf::{coerce_time, section, utc_micros};
+use crate::zones::Zone;
 
 fn doc_section() -> datafusion::logical_expr::DocSection {
     section("cdrlake: concurrency and licences")
@@ -433,6 +433,7 @@ pub enum Basis {
     Attempts,
 }
 
+#[cfg(test)]
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -442,23 +443,25 @@ fn from_micros(v: i64) -> DateTime<Utc> {
 }
 
 /// The UTC start of the local bucket holding `t`.
-fn floor_local(t: i64, bucket: Bucket, tz: Tz) -> i64 {
-    let utc = from_micros(t);
-    let local = bucket.truncate(utc.with_timezone(&tz).naive_local());
-    match tz.from_local_datetime(&local) {
-        chrono::LocalResult::Single(x) => micros(x.with_timezone(&Utc)),
+fn floor_local(t: i64, bucket: Bucket, tz: &Zone) -> i64 {
+    let local = bucket.truncate(from_micros(tz.local_micros(t)).naive_utc());
+    match tz.from_local(local) {
+        chrono::LocalResult::Single(x) => x,
         // Clocks went back: the later of the two instants that is not after t.
         chrono::LocalResult::Ambiguous(a, b) => {
-            let (a, b) = (micros(a.with_timezone(&Utc)), micros(b.with_timezone(&Utc)));
-            if a.max(b) <= t { a.max(b) } else { a.min(b) }
+            if a.max(b) <= t {
+                a.max(b)
+            } else {
+                a.min(b)
+            }
         }
         // The local bucket start does not exist (a gap at midnight): start at the gap's end.
         chrono::LocalResult::None => {
             let mut probe = local;
             for _ in 0..180 {
                 probe += Duration::minutes(1);
-                if let Some(x) = tz.from_local_datetime(&probe).earliest() {
-                    return micros(x.with_timezone(&Utc)).min(t);
+                if let Some(x) = tz.from_local(probe).earliest() {
+                    return x.min(t);
                 }
             }
             t
@@ -467,7 +470,7 @@ fn floor_local(t: i64, bucket: Bucket, tz: Tz) -> i64 {
 }
 
 /// Local bucket boundaries (UTC microseconds) covering [from, to): b0 <= from < ... < bn >= to.
-fn boundaries(from: i64, to: i64, bucket: Bucket, tz: Tz) -> Vec<i64> {
+fn boundaries(from: i64, to: i64, bucket: Bucket, tz: &Zone) -> Vec<i64> {
     let step = match bucket {
         Bucket::Minute => 60_000_000,
         Bucket::Hour => 3_600_000_000,
@@ -879,7 +882,7 @@ async fn compute(
     mut calls: SendableRecordBatchStream,
     mut tenants: SendableRecordBatchStream,
 ) -> Result<RecordBatch> {
-    let mut zones: HashMap<String, Tz> = HashMap::new();
+    let mut zones: HashMap<String, Zone> = HashMap::new();
     while let Some(batch) = tenants.next().await {
         let batch = batch?;
         let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
@@ -887,11 +890,8 @@ async fn compute(
         let (ids, tzs) = (ids.as_string::<i32>(), tzs.as_string::<i32>());
         for i in 0..batch.num_rows() {
             if ids.is_valid(i) {
-                let tz = tzs
-                    .is_valid(i)
-                    .then(|| tzs.value(i).parse::<Tz>().ok())
-                    .flatten();
-                zones.insert(ids.value(i).to_string(), tz.unwrap_or(Tz::UTC));
+                let tz = tzs.is_valid(i).then(|| Zone::get(tzs.value(i))).flatten();
+                zones.insert(ids.value(i).to_string(), tz.unwrap_or_else(Zone::utc));
             }
         }
     }
@@ -942,8 +942,8 @@ async fn compute(
     let mut peak_b = Int64Builder::new();
     let mut rows = 0usize;
     for id in ids {
-        let tz = zones.get(&id).copied().unwrap_or(Tz::UTC);
-        let bounds = boundaries(p.from, p.to, p.bucket, tz);
+        let tz = zones.get(&id).cloned().unwrap_or_else(Zone::utc);
+        let bounds = boundaries(p.from, p.to, p.bucket, &tz);
         rows += bounds.len().saturating_sub(1);
         if rows > MAX_OUTPUT_ROWS {
             return exec_err!(
@@ -958,8 +958,7 @@ async fn compute(
             let b = bounds[k];
             tenant_b.append_value(&id);
             start_b.append_value(b);
-            let local = from_micros(b).with_timezone(&tz).naive_local().and_utc();
-            local_b.append_value(micros(local));
+            local_b.append_value(tz.local_micros(b));
             joined_b.append_value(joined);
             peak_b.append_value(peak);
         }
@@ -1039,6 +1038,7 @@ pub(crate) fn table_function() -> Arc<dyn TableFunctionImpl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn sweep_carries_calls_into_later_buckets() {
@@ -1069,12 +1069,12 @@ mod tests {
 
     #[test]
     fn local_day_buckets_follow_dst() {
-        let tz: Tz = "America/New_York".parse().unwrap_or(Tz::UTC);
+        let tz = Zone::get("America/New_York").unwrap_or_else(Zone::utc);
         // 2026-11-01 is the fall-back day in New York: 25 hours long.
         let from = micros(Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap());
-        let b = boundaries(from, from + 1, Bucket::Day, tz);
+        let b = boundaries(from, from + 1, Bucket::Day, &tz);
         assert_eq!(b.len(), 2);
         assert_eq!(b[1] - b[0], 25 * 3_600_000_000);
-        assert_eq!(from_micros(b[0]).with_timezone(&tz).hour(), 0);
+        assert_eq!(from_micros(tz.local_micros(b[0])).hour(), 0);
     }
 }

@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use chrono::{Offset, TimeZone};
-use chrono_tz::Tz;
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -14,6 +12,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::udf::{Text, is_text, section, utc_micros};
+use crate::zones::Zone;
 
 /// The naive local type `local_time` returns.
 fn local_type() -> DataType {
@@ -21,21 +20,13 @@ fn local_type() -> DataType {
 }
 
 /// `t` (UTC microseconds) as local wall-clock microseconds in `tz`.
-pub fn local_micros(t: i64, tz: Tz) -> i64 {
-    let secs = t.div_euclid(1_000_000);
-    let Some(utc) = chrono::DateTime::from_timestamp(secs, 0) else {
-        return t;
-    };
-    let offset = tz
-        .offset_from_utc_datetime(&utc.naive_utc())
-        .fix()
-        .local_minus_utc();
-    t + i64::from(offset) * 1_000_000
+pub fn local_micros(t: i64, tz: &Zone) -> i64 {
+    tz.local_micros(t)
 }
 
-/// Parses an IANA zone name; `None` when unknown.
-pub fn parse_zone(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
+/// Parses an IANA zone name (from the bundled database); `None` when unknown.
+pub fn parse_zone(name: &str) -> Option<Zone> {
+    Zone::get(name)
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -128,7 +119,7 @@ impl ScalarUDFImpl for LocalTime {
         };
         let t = t.as_primitive::<TimestampMicrosecondType>();
         let zones = Text::new(z)?;
-        let mut last: Option<(&str, Tz)> = None;
+        let mut last: Option<(&str, Zone)> = None;
         let mut out = Vec::with_capacity(t.len());
         for i in 0..t.len() {
             if t.is_null(i) {
@@ -139,17 +130,17 @@ impl ScalarUDFImpl for LocalTime {
                 out.push(None);
                 continue;
             };
-            let tz = match last {
-                Some((n, tz)) if n == name => tz,
-                _ => {
-                    let Some(tz) = parse_zone(name) else {
-                        return exec_err!("local_time: unknown time zone '{name}'");
-                    };
-                    last = Some((name, tz));
-                    tz
-                }
+            let same = matches!(&last, Some((n, _)) if *n == name);
+            if !same {
+                let Some(tz) = parse_zone(name) else {
+                    return exec_err!("local_time: unknown time zone '{name}'");
+                };
+                last = Some((name, tz));
+            }
+            let Some((_, tz)) = &last else {
+                return exec_err!("local_time: no zone");
             };
-            out.push(Some(local_micros(t.value(i), tz)));
+            out.push(Some(tz.local_micros(t.value(i))));
         }
         let out: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out));
         if all_scalar {
@@ -174,7 +165,7 @@ mod tests {
 
     #[test]
     fn new_york_dst() {
-        let tz: Tz = "America/New_York".parse().unwrap_or(Tz::UTC);
+        let tz = Zone::get("America/New_York").unwrap_or_else(Zone::utc);
         let at = |s: &str| {
             chrono::DateTime::parse_from_rfc3339(s)
                 .map(|d| d.timestamp_micros())
@@ -182,16 +173,16 @@ mod tests {
         };
         // 2026-03-08 07:30Z is after the spring-forward (EDT, -4).
         assert_eq!(
-            local_micros(at("2026-03-08T07:30:00Z"), tz),
+            local_micros(at("2026-03-08T07:30:00Z"), &tz),
             at("2026-03-08T03:30:00Z")
         );
         assert_eq!(
-            local_micros(at("2026-03-08T06:30:00Z"), tz),
+            local_micros(at("2026-03-08T06:30:00Z"), &tz),
             at("2026-03-08T01:30:00Z")
         );
         // Before 1970.
         assert_eq!(
-            local_micros(at("1969-12-31T23:00:00Z"), tz),
+            local_micros(at("1969-12-31T23:00:00Z"), &tz),
             at("1969-12-31T18:00:00Z")
         );
     }
