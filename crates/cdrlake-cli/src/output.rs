@@ -83,20 +83,17 @@ fn write_result(
     delimiter: u8,
     output: Option<&Path>,
 ) -> Result<()> {
+    if format == Format::Xlsx {
+        let path = output.context("--format xlsx needs --output FILE")?;
+        return crate::xlsx::write(path, schema, batches);
+    }
     let mut sink: Box<dyn Write + Send> = match output {
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
         }
-        None if format == Format::Parquet || format == Format::Xlsx => {
-            bail!("this format needs --output FILE")
-        }
+        None if format == Format::Parquet => bail!("--format parquet needs --output FILE"),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    if format == Format::Xlsx {
-        let path = output.context("xlsx needs --output FILE")?;
-        drop(sink);
-        return crate::xlsx::write(path, schema, batches);
-    }
     write_batches(&mut sink, schema, batches, format, delimiter)?;
     sink.flush().context("cannot write the result")?;
     Ok(())

@@ -40,7 +40,6 @@ pub use cqd::{Media, StreamMetrics, Verdict, classify, classify_media};
 pub use numbers::{RATE_CENTER_COLUMNS, RateCenter, RateCenters, rate_centers_schema};
 pub use options::CdrlakeOptions;
 pub use quality::{emodel_r, idd, mos_from_r, network_mos, quality_score, r_from_mos, simple_r};
-pub use time::{local_micros, parse_zone};
 pub use zones::{TZDB_VERSION, Zone};
 
 /// Reference tables the user loads into the lake (see `cdrlake reference load`).

@@ -19,16 +19,6 @@ fn local_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, None)
 }
 
-/// `t` (UTC microseconds) as local wall-clock microseconds in `tz`.
-pub fn local_micros(t: i64, tz: &Zone) -> i64 {
-    tz.local_micros(t)
-}
-
-/// Parses an IANA zone name (from the bundled database); `None` when unknown.
-pub fn parse_zone(name: &str) -> Option<Zone> {
-    Zone::get(name)
-}
-
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalTime {
     signature: Signature,
@@ -132,7 +122,7 @@ impl ScalarUDFImpl for LocalTime {
             };
             let same = matches!(&last, Some((n, _)) if *n == name);
             if !same {
-                let Some(tz) = parse_zone(name) else {
+                let Some(tz) = Zone::get(name) else {
                     return exec_err!("local_time: unknown time zone '{name}'");
                 };
                 last = Some((name, tz));
@@ -157,33 +147,4 @@ impl ScalarUDFImpl for LocalTime {
 
 pub(crate) fn functions() -> Vec<ScalarUDF> {
     vec![ScalarUDF::new_from_impl(LocalTime::new())]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_york_dst() {
-        let tz = Zone::get("America/New_York").unwrap_or_else(Zone::utc);
-        let at = |s: &str| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|d| d.timestamp_micros())
-                .unwrap_or(0)
-        };
-        // 2026-03-08 07:30Z is after the spring-forward (EDT, -4).
-        assert_eq!(
-            local_micros(at("2026-03-08T07:30:00Z"), &tz),
-            at("2026-03-08T03:30:00Z")
-        );
-        assert_eq!(
-            local_micros(at("2026-03-08T06:30:00Z"), &tz),
-            at("2026-03-08T01:30:00Z")
-        );
-        // Before 1970.
-        assert_eq!(
-            local_micros(at("1969-12-31T23:00:00Z"), &tz),
-            at("1969-12-31T18:00:00Z")
-        );
-    }
 }

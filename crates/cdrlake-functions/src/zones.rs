@@ -106,6 +106,25 @@ mod tests {
     }
 
     #[test]
+    fn local_wall_clock_times() {
+        let ny = Zone::get("America/New_York").unwrap_or_else(Zone::utc);
+        // 2026-03-08 07:30Z is after the spring-forward (EDT, -4); 06:30Z is before (EST, -5).
+        assert_eq!(
+            ny.local_micros(at("2026-03-08T07:30:00Z")),
+            at("2026-03-08T03:30:00Z")
+        );
+        assert_eq!(
+            ny.local_micros(at("2026-03-08T06:30:00Z")),
+            at("2026-03-08T01:30:00Z")
+        );
+        // Before 1970.
+        assert_eq!(
+            ny.local_micros(at("1969-12-31T23:00:00Z")),
+            at("1969-12-31T18:00:00Z")
+        );
+    }
+
+    #[test]
     fn local_times_in_gaps_and_folds() {
         let ny = Zone::get("America/New_York").unwrap_or_else(Zone::utc);
         let naive = |s: &str| {

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{
-    MemorySchemaProvider, Session, TableFunctionArgs, TableFunctionImpl, TableProvider,
+    MemorySchemaProvider, SchemaProvider, Session, TableFunctionArgs, TableFunctionImpl,
+    TableProvider,
 };
 use datafusion::common::{DataFusionError, ScalarValue, plan_datafusion_err, plan_err};
 use datafusion::datasource::{MemTable, TableType};
@@ -64,24 +65,15 @@ pub async fn register(ctx: &SessionContext, catalog_name: &str, catalog: &Catalo
         });
         let versioned = report.versioned_name();
         ctx.register_udtf(&format!("{REPORTS_SCHEMA}.{versioned}"), function.clone());
-        datafusion::catalog::SchemaProvider::register_table(
-            schema.as_ref(),
-            versioned,
-            table.clone(),
-        )?;
+        schema.register_table(versioned, table.clone())?;
         if report.latest {
             ctx.register_udtf(&format!("{REPORTS_SCHEMA}.{}", report.name), function);
-            datafusion::catalog::SchemaProvider::register_table(
-                schema.as_ref(),
-                report.name.clone(),
-                table,
-            )?;
+            schema.register_table(report.name.clone(), table)?;
         }
         rows.push((Arc::clone(report), columns));
     }
     let batch = catalog_batch(&rows)?;
-    datafusion::catalog::SchemaProvider::register_table(
-        schema.as_ref(),
+    schema.register_table(
         "catalog".to_string(),
         Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
