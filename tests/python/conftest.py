@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "reports" / "fixture"
+TABLES = ["tenants", "teams", "users", "numbers", "calls", "streams", "messages", "registrations"]
 
 
 def _binary() -> str:
@@ -56,6 +58,22 @@ class Cdrlake:
 @pytest.fixture
 def local_lake(cdrlake_bin, tmp_path) -> Cdrlake:
     return Cdrlake(cdrlake_bin, str(tmp_path / "lake"))
+
+
+def ingest_fixture(lake: Cdrlake, root: Path = FIXTURE) -> None:
+    """Ingests the hand-built report fixture (tests/reports/fixture/*.csv) into the lake."""
+    for t in TABLES:
+        p = lake.run("ingest", "--table", t, str(root / f"{t}.csv"))
+        assert p.returncode == 0, f"fixture {t} did not ingest cleanly: {p.stdout}{p.stderr}"
+
+
+@pytest.fixture(scope="session")
+def fixture_lake_template(cdrlake_bin, tmp_path_factory) -> Path:
+    """The report fixture ingested once per session; copy it (shutil.copytree) for a lake of
+    your own: a local store is a plain directory of Delta tables with relative paths."""
+    lake = Cdrlake(cdrlake_bin, str(tmp_path_factory.mktemp("fixture-template") / "lake"))
+    ingest_fixture(lake)
+    return Path(lake.store)
 
 
 def _free_port() -> int:

@@ -9,17 +9,14 @@ import math
 import subprocess
 import sys
 from datetime import date, datetime
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, Cdrlake
+from conftest import ROOT, Cdrlake, ingest_fixture
 
-FIXTURE = ROOT / "tests" / "reports" / "fixture"
 CASES_DIR = ROOT / "tests" / "reports" / "cases"
 EXPECTED = ROOT / "tests" / "reports" / "expected"
-TABLES = ["tenants", "teams", "users", "numbers", "calls", "streams", "messages", "registrations"]
 
 
 def load_cases() -> list[dict]:
@@ -37,12 +34,6 @@ def cli_args(args: dict) -> list[str]:
         else:
             out += [f"--{k}", str(v)]
     return out
-
-
-def ingest_fixture(lake: Cdrlake, root: Path = FIXTURE) -> None:
-    for t in TABLES:
-        p = lake.run("ingest", "--table", t, str(root / f"{t}.csv"))
-        assert p.returncode == 0, f"fixture {t} did not ingest cleanly: {p.stdout}{p.stderr}"
 
 
 @pytest.fixture(scope="module")

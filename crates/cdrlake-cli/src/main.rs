@@ -1,6 +1,7 @@
 //! `cdrlake`: the command-line entry point.
 
 mod output;
+mod server_cmd;
 mod xlsx;
 
 use std::io::IsTerminal;
@@ -51,8 +52,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Generate a demo lake if absent, ingest it, and show example queries.
-    Demo,
+    /// Generate a demo lake if absent, ingest it, show example queries, then serve it over
+    /// Flight SQL (with demo users) until Ctrl-C.
+    Demo(server_cmd::DemoArgs),
     /// Generate realistic, deterministic CDRs as landing Parquet.
     Generate(GenerateArgs),
     /// Validate landed files into the Delta tables; rejected rows go to quarantine.
@@ -61,6 +63,11 @@ enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the lake's tables (SHOW TABLES lists them).
     Query(QueryArgs),
+    /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,
+    /// pyarrow.flight, BI tools), with users, roles and tenant isolation.
+    Serve(Box<server_cmd::ServeArgs>),
+    /// Manage the users of `cdrlake serve`: add, passwd, token, disable, enable, unlock, list.
+    User(server_cmd::UserArgs),
     /// List and run the reports (versioned SQL views; also `reports.*` in SQL).
     #[command(subcommand)]
     Report(ReportCommand),
@@ -405,7 +412,15 @@ async fn run(cli: Cli) -> Result<i32> {
                 .with_context(|| format!("report {} v{}", report.name, report.version))?;
             Ok(0)
         }
-        Command::Demo => demo(&cli.store, &engine).await,
+        Command::Demo(args) => {
+            let code = demo(&cli.store, &engine).await?;
+            if code != 0 || args.no_serve {
+                return Ok(code);
+            }
+            server_cmd::demo_serve(&cli.store, args, engine).await
+        }
+        Command::Serve(args) => server_cmd::serve(&cli.store, *args, engine).await,
+        Command::User(args) => server_cmd::user(args),
         Command::Reference(ReferenceCommand::Load { table, file }) => {
             let store = Store::open(&cli.store)?;
             let text = std::fs::read_to_string(&file)
@@ -833,5 +848,6 @@ async fn demo(location: &str, engine: &EngineOptions) -> Result<i32> {
         "\nTry your own: cdrlake --store {} query \"SELECT * FROM calls LIMIT 5\"",
         store.location()
     );
+    drop(ctx);
     Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }

@@ -344,7 +344,7 @@ async fn ingest_killed_at_any_point_still_lands_every_row_exactly_once() {
 fn demo_generates_ingests_and_answers_then_reuses_its_lake() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = dir.path().join("lake");
-    let first = ok(&lake, &["demo"]);
+    let first = ok(&lake, &["demo", "--no-serve"]);
     assert!(first.contains("generating a demo lake"), "{first}");
     assert!(
         first.contains("-- ASR, ACD and margin per wholesale customer"),
@@ -365,7 +365,7 @@ fn demo_generates_ingests_and_answers_then_reuses_its_lake() {
     ] {
         assert!(first.contains(needle), "{needle} missing: {first}");
     }
-    let second = ok(&lake, &["demo"]);
+    let second = ok(&lake, &["demo", "--no-serve"]);
     assert!(second.contains("using the existing lake"), "{second}");
     assert!(second.contains("ingested 0 new files"), "{second}");
 }

@@ -23,9 +23,13 @@ use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::{Constraints, Statistics};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+mod scope;
+pub use scope::Scope;
 
 pub const CATALOG: &str = "cdrlake";
 pub const SCHEMA: &str = "lake";
@@ -76,34 +80,141 @@ pub fn session_config(opts: &EngineOptions) -> SessionConfig {
     config
 }
 
-/// Opens a session over the lake at `store`.
+/// Opens a session over the lake at `store` that sees every tenant.
 pub async fn open(store: &Store, opts: &EngineOptions) -> Result<SessionContext, EngineError> {
-    let ctx = SessionContext::new_with_config(session_config(opts));
-    for def in cdrlake_schema::TABLES {
-        let url = store.table_url(def.name);
-        match store.open_delta(&url).await? {
-            Some(table) => register_delta(&ctx, def.name, &table).await?,
-            None => {
-                let empty = MemTable::try_new(def.arrow_schema(), vec![vec![]])?;
-                ctx.register_table(def.name, Arc::new(empty))?;
-            }
-        }
-        let qurl = store.quarantine_url(def.name);
-        let qname = cdrlake_schema::quarantine_table_name(def.name);
-        match store.open_delta(&qurl).await? {
-            Some(q) => register_delta(&ctx, &qname, &q).await?,
-            // Nothing was ever rejected: an empty quarantine, so checks like
-            // `SELECT count(*) FROM quarantine_calls` answer 0 instead of failing.
-            None => {
-                let empty = MemTable::try_new(cdrlake_schema::quarantine_schema(), vec![vec![]])?;
-                ctx.register_table(qname.as_str(), Arc::new(empty))?;
-            }
-        }
+    Lake::load(store, opts).await?.session(&Scope::All, None)
+}
+
+/// A snapshot of the lake: each table's Delta provider (at the version current when loaded),
+/// the reference data and the prepared reports. Sessions are cheap to make from it, one per
+/// query if need be, each with its own [`Scope`] and memory pool.
+pub struct Lake {
+    tables: Vec<(String, Arc<dyn TableProvider>)>,
+    reference: Reference,
+    reports: cdrlake_reports::PreparedReports,
+    runtime: Arc<RuntimeEnv>,
+    opts: EngineOptions,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lake")
+            .field("tables", &self.table_names())
+            .finish()
     }
-    let reference = load_reference(&ctx, store).await?;
-    cdrlake_functions::register_all_with(&ctx, &reference)?;
-    cdrlake_reports::register(&ctx, CATALOG, &report_catalog()?).await?;
-    Ok(ctx)
+}
+
+impl Lake {
+    /// Reads every table's current Delta snapshot. A table that was never ingested, or a
+    /// quarantine that never received a row, is an empty table with its canonical schema.
+    pub async fn load(store: &Store, opts: &EngineOptions) -> Result<Lake, EngineError> {
+        let ctx = SessionContext::new_with_config(session_config(opts));
+        let mut tables: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
+        for def in cdrlake_schema::TABLES {
+            let url = store.table_url(def.name);
+            let provider: Arc<dyn TableProvider> = match store.open_delta(&url).await? {
+                Some(table) => delta_provider(&ctx, def.name, &table).await?,
+                None => Arc::new(MemTable::try_new(def.arrow_schema(), vec![vec![]])?),
+            };
+            tables.push((def.name.to_string(), provider));
+            let qurl = store.quarantine_url(def.name);
+            let qname = cdrlake_schema::quarantine_table_name(def.name);
+            let provider: Arc<dyn TableProvider> = match store.open_delta(&qurl).await? {
+                Some(q) => delta_provider(&ctx, &qname, &q).await?,
+                // Nothing was ever rejected: an empty quarantine, so checks like
+                // `SELECT count(*) FROM quarantine_calls` answer 0 instead of failing.
+                None => Arc::new(MemTable::try_new(
+                    cdrlake_schema::quarantine_schema(),
+                    vec![vec![]],
+                )?),
+            };
+            tables.push((qname, provider));
+        }
+        let url = store.reference_url(RATE_CENTERS);
+        let mut reference = Reference::default();
+        if let Some(table) = store.open_delta(&url).await? {
+            let provider = delta_provider(&ctx, RATE_CENTERS, &table).await?;
+            let batches = ctx.read_table(Arc::clone(&provider))?.collect().await?;
+            reference.rate_centers = Some(Arc::new(RateCenters::from_batches(&batches)?));
+            tables.push((RATE_CENTERS.to_string(), provider));
+        }
+        let runtime = ctx.runtime_env();
+        let mut lake = Lake {
+            tables,
+            reference,
+            reports: cdrlake_reports::PreparedReports::default(),
+            runtime,
+            opts: opts.clone(),
+        };
+        let ctx = lake.session(&Scope::All, None)?;
+        lake.reports = cdrlake_reports::prepare(&ctx.state(), &report_catalog()?).await?;
+        Ok(lake)
+    }
+
+    /// The names of the tables a session over all tenants sees in schema `lake`.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.tables.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The runtime the lake's object stores are registered in. A session with its own memory
+    /// pool starts from it: `RuntimeEnvBuilder::from_runtime_env(lake.runtime())`.
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
+    }
+
+    fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>, EngineError> {
+        self.tables
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| Arc::clone(p))
+            .ok_or_else(|| EngineError::Reference(format!("table {name} is not loaded")))
+    }
+
+    /// A session over this snapshot that sees the rows of `scope`, with `runtime` (memory
+    /// pool, spill directory) or the lake's own.
+    pub fn session(
+        &self,
+        scope: &Scope,
+        runtime: Option<Arc<RuntimeEnv>>,
+    ) -> Result<SessionContext, EngineError> {
+        let runtime = runtime.unwrap_or_else(|| Arc::clone(&self.runtime));
+        let ctx = SessionContext::new_with_config_rt(session_config(&self.opts), runtime);
+        match scope {
+            Scope::All => {
+                for (name, provider) in &self.tables {
+                    ctx.register_table(name.as_str(), Arc::clone(provider))?;
+                }
+            }
+            Scope::Tenant { tenant, teams } => {
+                let calls = self.provider(cdrlake_schema::CALLS.name)?;
+                let users = self.provider(cdrlake_schema::USERS.name)?;
+                for (name, provider) in &self.tables {
+                    if name == RATE_CENTERS {
+                        ctx.register_table(name.as_str(), Arc::clone(provider))?;
+                        continue;
+                    }
+                    let Some(link) = scope::team_link(name) else {
+                        continue;
+                    };
+                    ctx.register_table(
+                        name.as_str(),
+                        Arc::new(scope::ScopedTable {
+                            name: name.clone(),
+                            inner: Arc::clone(provider),
+                            tenant: tenant.clone(),
+                            teams: teams.clone(),
+                            link,
+                            calls: Arc::clone(&calls),
+                            users: Arc::clone(&users),
+                        }),
+                    )?;
+                }
+            }
+        }
+        cdrlake_functions::register_all_with(&ctx, &self.reference)?;
+        cdrlake_reports::install(&ctx, CATALOG, &self.reports)?;
+        Ok(ctx)
+    }
 }
 
 /// The reports compiled into this build, or with `CDRLAKE_SQL_DIR=<dir>` those under
@@ -119,27 +230,24 @@ pub fn report_catalog() -> Result<cdrlake_reports::Catalog, EngineError> {
 /// calls such as `reports.breakout('2026-03-01', '2026-04-01')` resolve. Every cdrlake entry
 /// point (CLI, Flight SQL) runs SQL through here.
 pub async fn sql(ctx: &SessionContext, text: &str) -> Result<DataFrame, DataFusionError> {
+    let plan = plan_sql(ctx, text).await?;
+    ctx.execute_logical_plan(plan).await
+}
+
+/// Plans one SQL statement without running anything, as [`sql`] does before it executes: a
+/// server checks the plan (no DDL for tenants, say) before `ctx.execute_logical_plan`, which
+/// runs DDL and `SET` at once.
+pub async fn plan_sql(
+    ctx: &SessionContext,
+    text: &str,
+) -> Result<datafusion::logical_expr::LogicalPlan, DataFusionError> {
     let state = ctx.state();
     let stmt = cdrlake_reports::sql_statement(&state, text)?;
-    let plan = state.statement_to_plan(stmt).await?;
-    ctx.execute_logical_plan(plan).await
+    state.statement_to_plan(stmt).await
 }
 
 /// The name of the rate-center reference table, in the store and in SQL.
 pub const RATE_CENTERS: &str = "rate_centers";
-
-/// Registers the user-loaded reference tables and reads them for the functions.
-async fn load_reference(ctx: &SessionContext, store: &Store) -> Result<Reference, EngineError> {
-    let url = store.reference_url(RATE_CENTERS);
-    let Some(table) = store.open_delta(&url).await? else {
-        return Ok(Reference::default());
-    };
-    register_delta(ctx, RATE_CENTERS, &table).await?;
-    let batches = ctx.table(RATE_CENTERS).await?.collect().await?;
-    Ok(Reference {
-        rate_centers: Some(Arc::new(RateCenters::from_batches(&batches)?)),
-    })
-}
 
 /// Validates a rate-center CSV (npa, nxx, rate_center, state, lata) and replaces the store's
 /// rate-center table with it in one Delta commit. Returns the number of rows.
@@ -167,11 +275,11 @@ pub async fn load_rate_centers(
     Ok(rows)
 }
 
-async fn register_delta(
+async fn delta_provider(
     ctx: &SessionContext,
     name: &str,
     table: &deltalake::DeltaTable,
-) -> Result<(), EngineError> {
+) -> Result<Arc<dyn TableProvider>, EngineError> {
     let delta_err = |e: deltalake::DeltaTableError| EngineError::Delta {
         table: name.to_string(),
         source: Box::new(e),
@@ -180,8 +288,7 @@ async fn register_delta(
         .update_datafusion_session(&ctx.state())
         .map_err(delta_err)?;
     let provider = table.table_provider().await?;
-    ctx.register_table(name, Arc::new(LakeTable { inner: provider }))?;
-    Ok(())
+    Ok(Arc::new(LakeTable { inner: provider }))
 }
 
 /// A lake table as the session sees it: the Delta provider, with every filter it takes also

@@ -24,5 +24,6 @@ pub use catalog::{
     Catalog, LOCK_FILE, Param, ParamType, REPORTS_DIR, Report, ReportError, sha256_hex,
 };
 pub use provider::{
-    REPORTS_SCHEMA, literal_sql, plan_report, register, rewrite_report_calls, sql_statement,
+    PreparedReports, REPORTS_SCHEMA, install, literal_sql, plan_report, prepare, register,
+    rewrite_report_calls, sql_statement,
 };

@@ -37,16 +37,46 @@ pub const REPORTS_SCHEMA: &str = "reports";
 /// `reports.catalog`. The lake's tables must be registered first: each report is planned once
 /// here, with its defaults, to learn its columns.
 pub async fn register(ctx: &SessionContext, catalog_name: &str, catalog: &Catalog) -> Result<()> {
+    let prepared = prepare(&ctx.state(), catalog).await?;
+    install(ctx, catalog_name, &prepared)
+}
+
+/// The reports of a catalog, planned once to learn their columns, ready to be installed in
+/// any number of sessions with [`install`] (a server installs them in every query's session).
+/// Nothing in it depends on the session that prepared it: each report is planned again in the
+/// session that runs it, over that session's tables.
+#[derive(Clone)]
+pub struct PreparedReports {
+    schema: Arc<MemorySchemaProvider>,
+    functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
+}
+
+impl Default for PreparedReports {
+    fn default() -> Self {
+        PreparedReports {
+            schema: Arc::new(MemorySchemaProvider::new()),
+            functions: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for PreparedReports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedReports")
+            .field("functions", &self.functions.len())
+            .finish()
+    }
+}
+
+/// Plans every report of `catalog` in `state` (which must have the lake's tables) with its
+/// defaults, to learn its columns.
+pub async fn prepare(state: &SessionState, catalog: &Catalog) -> Result<PreparedReports> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    let Some(cat) = ctx.catalog(catalog_name) else {
-        return plan_err!("catalog {catalog_name} does not exist");
-    };
-    cat.register_schema(REPORTS_SCHEMA, schema.clone())?;
-    let state = ctx.state();
+    let mut functions: Vec<(String, Arc<dyn TableFunctionImpl>)> = Vec::new();
     let mut rows = Vec::new();
     for report in &catalog.reports {
         let defaults = vec![None; report.params.len()];
-        let plan = plan_report(&state, report, &defaults).await.map_err(|e| {
+        let plan = plan_report(state, report, &defaults).await.map_err(|e| {
             DataFusionError::Plan(format!(
                 "report {} ({}): {e}",
                 report.versioned_name(),
@@ -64,10 +94,10 @@ pub async fn register(ctx: &SessionContext, catalog_name: &str, catalog: &Catalo
             schema: Arc::clone(&columns),
         });
         let versioned = report.versioned_name();
-        ctx.register_udtf(&format!("{REPORTS_SCHEMA}.{versioned}"), function.clone());
+        functions.push((format!("{REPORTS_SCHEMA}.{versioned}"), function.clone()));
         schema.register_table(versioned, table.clone())?;
         if report.latest {
-            ctx.register_udtf(&format!("{REPORTS_SCHEMA}.{}", report.name), function);
+            functions.push((format!("{REPORTS_SCHEMA}.{}", report.name), function));
             schema.register_table(report.name.clone(), table)?;
         }
         rows.push((Arc::clone(report), columns));
@@ -77,7 +107,52 @@ pub async fn register(ctx: &SessionContext, catalog_name: &str, catalog: &Catalo
         "catalog".to_string(),
         Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
+    Ok(PreparedReports { schema, functions })
+}
+
+/// Installs prepared reports in `ctx` under `<catalog_name>.reports`.
+pub fn install(ctx: &SessionContext, catalog_name: &str, prepared: &PreparedReports) -> Result<()> {
+    let Some(cat) = ctx.catalog(catalog_name) else {
+        return plan_err!("catalog {catalog_name} does not exist");
+    };
+    let schema: Arc<dyn SchemaProvider> = Arc::new(ReadOnlySchema(prepared.schema.clone()));
+    cat.register_schema(REPORTS_SCHEMA, schema)?;
+    for (name, function) in &prepared.functions {
+        ctx.register_udtf(name, Arc::clone(function));
+    }
     Ok(())
+}
+
+/// The `reports` schema as sessions see it: shared by every session of a server, so nobody
+/// may add to it or drop from it.
+#[derive(Debug)]
+struct ReadOnlySchema(Arc<MemorySchemaProvider>);
+
+#[async_trait]
+impl SchemaProvider for ReadOnlySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.0.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.0.table(name).await
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.table_exist(name)
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        plan_err!("schema {REPORTS_SCHEMA} is read-only: cannot create {name} in it")
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        plan_err!("schema {REPORTS_SCHEMA} is read-only: cannot drop {name}")
+    }
 }
 
 fn catalog_batch(rows: &[(Arc<Report>, SchemaRef)]) -> Result<RecordBatch> {
