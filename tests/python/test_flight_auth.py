@@ -4,19 +4,27 @@
 disable, passwd) takes effect without a restart: tests poll for a few seconds for it."""
 
 import datetime
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 
 from flight import (
     PASSWORDS,
     FlightSql,
     adbc_query,
+    cmd_statement_query,
     expect_error,
     flight_env,
     grpc_code,
+    pack_any,
+    pb_bytes,
+    pb_decode,
     token_id,
     wait_until,
 )
@@ -350,3 +358,68 @@ def test_sigterm_with_a_running_query_exits_zero(cdrlake_bin, fixture_lake_templ
         env.server.stop(timeout=20)  # SIGTERM; asserts exit code 0
         t.join(timeout=30)
         assert outcome and not isinstance(outcome[0], pa.Table), f"the slow query finished: {outcome}"
+
+
+# ---------------------------------------------------------------------------------------------
+# CancelQuery
+
+def test_cancel_query_stops_a_running_query(env):
+    """CancelQuery (DoAction, body Any{ActionCancelQueryRequest{info = FlightInfo bytes}})
+    stops the query behind that FlightInfo: its stream ends with CANCELLED and the action
+    answers CANCELLED (1); another user cannot cancel it (NOT_CANCELLABLE, 3).
+
+    The stream is read in a child process: pyarrow turns a CANCELLED status into a
+    KeyboardInterrupt (it takes it for Ctrl-C), which must not hit the test run."""
+    slow = "SELECT sum(value) AS n FROM generate_series(1, 1000000000000)"
+    with env.flight("root", timeout=60) as c, env.flight("hudson_admin", timeout=60) as other:
+        info = c.info(cmd_statement_query(slow))
+        reader = subprocess.Popen(
+            [sys.executable, "-c", CANCEL_READER, env.uri, c.bearer[1].decode()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=str(Path(__file__).parent),
+        )
+        reader.stdin.write(info.serialize())
+        reader.stdin.close()
+        assert reader.stdout.readline().strip() == b"reading", reader.stderr.read()
+        time.sleep(1.0)
+        body = pack_any("ActionCancelQueryRequest", pb_bytes(1, info.serialize()))
+
+        def cancel(client) -> int:
+            results = list(client.client.do_action(flight.Action("CancelQuery", body), client.options))
+            assert len(results) == 1
+            any_msg = pb_decode(results[0].body.to_pybytes())
+            assert any_msg[1][0].decode().endswith("ActionCancelQueryResult"), any_msg
+            fields = pb_decode(any_msg.get(2, [b""])[0])
+            return fields.get(1, [0])[0]
+
+        assert cancel(other) == 3, "hudson_admin may not cancel root's query (NOT_CANCELLABLE)"
+        start = time.monotonic()
+        assert cancel(c) == 1, "CANCELLED"
+        try:
+            line = reader.stdout.readline().decode().strip()
+        finally:
+            reader.kill()
+        assert line == "CANCELLED", f"the reader saw {line!r}: {reader.stderr.read()[-2000:]}"
+        assert time.monotonic() - start < 15
+        assert works(c), "the server answers after a cancelled query"
+        rows = c.query("SELECT status FROM system.queries WHERE sql = '" + slow.replace("'", "''") + "'").to_pylist()
+        assert any("ancelled" in r["status"] for r in rows), rows
+
+
+# Reads one FlightInfo's stream (FlightInfo bytes on stdin) and prints the outcome's gRPC code.
+CANCEL_READER = """
+import os, sys
+import pyarrow.flight as flight
+from flight import grpc_code
+info = flight.FlightInfo.deserialize(sys.stdin.buffer.read())
+client = flight.FlightClient(sys.argv[1])
+options = flight.FlightCallOptions(headers=[(b"authorization", sys.argv[2].encode())], timeout=60)
+print("reading", flush=True)
+try:
+    client.do_get(info.endpoints[0].ticket, options).read_all()
+    print("FINISHED", flush=True)
+except BaseException as e:  # KeyboardInterrupt whose context is the FlightCancelledError
+    cause = e.__context__ if isinstance(e, KeyboardInterrupt) and e.__context__ else e
+    print(grpc_code(cause), flush=True)
+os._exit(0)
+"""

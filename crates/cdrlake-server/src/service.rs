@@ -104,8 +104,28 @@ struct QueryRow {
 
 const RECENT_QUERIES: usize = 1000;
 
+/// The runtime queries execute on, apart from the one serving gRPC, so a heavy query never
+/// delays handshakes, metadata calls or the streaming of other results.
+struct QueryRuntime(Option<tokio::runtime::Runtime>);
+
+impl QueryRuntime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(|r| r.handle())
+    }
+}
+
+impl Drop for QueryRuntime {
+    fn drop(&mut self) {
+        // Dropped from async code when the server stops: don't block there.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 pub struct Inner {
     store: Store,
+    query_rt: QueryRuntime,
     engine: EngineOptions,
     lake: RwLock<(Arc<Lake>, Instant)>,
     auth: Auth,
@@ -164,9 +184,20 @@ impl CdrlakeFlightSql {
     ) -> Result<CdrlakeFlightSql, cdrlake_engine::EngineError> {
         let lake = Lake::load(&store, &engine).await?;
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
+        let workers = match engine.target_partitions {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let query_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("cdrlake-query")
+            .enable_all()
+            .build()
+            .map_err(|e| cdrlake_engine::EngineError::Reference(format!("query runtime: {e}")))?;
         Ok(CdrlakeFlightSql {
             inner: Arc::new(Inner {
                 store,
+                query_rt: QueryRuntime(Some(query_rt)),
                 engine,
                 lake: RwLock::new((Arc::new(lake), Instant::now())),
                 auth,
@@ -576,7 +607,7 @@ impl CdrlakeFlightSql {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, FlightError>>(2);
         let this = self.clone();
         let schema = Arc::clone(&wire);
-        tokio::spawn(async move {
+        let task = async move {
             let t0 = Instant::now();
             let mut rows = 0i64;
             let status = match df.execute_stream().await {
@@ -621,7 +652,11 @@ impl CdrlakeFlightSql {
                 status,
                 ..row
             });
-        });
+        };
+        match self.inner.query_rt.handle() {
+            Some(rt) => drop(rt.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
         let batches = tokio_stream::wrappers::ReceiverStream::new(rx);
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(wire)
@@ -1542,6 +1577,7 @@ impl FlightSqlService for CdrlakeFlightSql {
                 .ok()
                 .and_then(|r| r.get(&handle.id).cloned());
             if let Some(n) = notify {
+                tracing::info!(query = %handle.id, by = %p.user, "cancelling a query");
                 n.notify_one();
                 result = CANCELLED;
             }
