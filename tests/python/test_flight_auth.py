@@ -423,3 +423,27 @@ except BaseException as e:  # KeyboardInterrupt whose context is the FlightCance
     print(grpc_code(cause), flush=True)
 os._exit(0)
 """
+
+
+def test_a_client_that_goes_away_stops_its_query(env):
+    """A client killed mid-query: the server notices the closed stream and stops the query
+    (system.queries says so) instead of computing a result nobody reads."""
+    slow = "SELECT sum(value) AS gone FROM generate_series(1, 1000000000000)"
+    with env.flight("root", timeout=60) as c:
+        info = c.info(cmd_statement_query(slow))
+        reader = subprocess.Popen(
+            [sys.executable, "-c", CANCEL_READER, env.uri, c.bearer[1].decode()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=str(Path(__file__).parent),
+        )
+        reader.stdin.write(info.serialize())
+        reader.stdin.close()
+        assert reader.stdout.readline().strip() == b"reading", reader.stderr.read()
+        time.sleep(1.0)
+        reader.kill()
+        reader.wait(timeout=10)
+        q = "SELECT status, seconds FROM system.queries WHERE sql = '" + slow.replace("'", "''") + "'"
+        rows = wait_until(lambda: [r for r in c.query(q).to_pylist() if r["status"] != "running"] or None,
+                          timeout=15)
+        assert rows and rows[0]["status"] == "client went away", rows
+        assert rows[0]["seconds"] < 15, rows

@@ -57,6 +57,9 @@ pub enum EngineError {
 pub struct EngineOptions {
     /// Threads a query may use; 0 means one per core.
     pub target_partitions: usize,
+    /// Read strings as plain Utf8/Binary instead of DataFusion's view types. A server whose
+    /// clients need plain types (Flight SQL) then sends results without a cast per batch.
+    pub plain_strings: bool,
 }
 
 /// The session configuration every cdrlake query runs with.
@@ -73,6 +76,14 @@ pub fn session_config(opts: &EngineOptions) -> SessionConfig {
     // Money is decimal: a literal like 0.012 is an exact decimal, not a float, so
     // `rated_amount(billable_s, 0.012, 0)` and `sum(charge) > 10.05` compute exactly.
     config.options_mut().sql_parser.parse_float_as_decimal = true;
+    if opts.plain_strings {
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+    }
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;

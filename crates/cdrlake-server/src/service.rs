@@ -182,6 +182,11 @@ impl CdrlakeFlightSql {
         auth: Auth,
         limits: Limits,
     ) -> Result<CdrlakeFlightSql, cdrlake_engine::EngineError> {
+        // Clients get plain Utf8/Binary: read them so, and nothing needs a cast on the way out.
+        let engine = EngineOptions {
+            plain_strings: true,
+            ..engine
+        };
         let lake = Lake::load(&store, &engine).await?;
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
         let workers = match engine.target_partitions {
@@ -618,6 +623,9 @@ impl CdrlakeFlightSql {
                 }
                 Ok(mut stream) => loop {
                     let next = tokio::select! {
+                        // The client went away (disconnected, or its call was cancelled): stop
+                        // at once, even if the query has not produced a batch yet.
+                        _ = tx.closed() => break "client went away".to_string(),
                         _ = cancel.notified() => Err(Status::cancelled("the query was cancelled")),
                         _ = tokio::time::sleep_until(deadline.into()) => Err(Status::deadline_exceeded(
                             "the query ran past its timeout (server --query-timeout or the client's deadline)")),
