@@ -119,6 +119,50 @@ impl Lake {
     /// Reads every table's current Delta snapshot. A table that was never ingested, or a
     /// quarantine that never received a row, is an empty table with its canonical schema.
     pub async fn load(store: &Store, opts: &EngineOptions) -> Result<Lake, EngineError> {
+        Lake::load_with(store, opts, None).await
+    }
+
+    /// A newer snapshot of the same lake: the reports prepared for this one are reused (their
+    /// columns depend on the tables' schemas, which are fixed, not on the data).
+    pub async fn reload(&self, store: &Store) -> Result<Lake, EngineError> {
+        Lake::load_with(store, &self.opts, Some(self.reports.clone())).await
+    }
+
+    /// What identifies the lake's state: each Delta table's latest commit file. Listing it is
+    /// much cheaper than loading the lake, so a server polls this and reloads on a change.
+    pub async fn fingerprint(store: &Store) -> Result<Vec<String>, EngineError> {
+        use futures::TryStreamExt as _;
+        let mut prefixes = Vec::new();
+        for def in cdrlake_schema::TABLES {
+            prefixes.push(format!("tables/{}/_delta_log", def.name));
+            prefixes.push(format!("quarantine/{}/_delta_log", def.name));
+        }
+        prefixes.push(format!("reference/{RATE_CENTERS}/_delta_log"));
+        let os = store.object_store();
+        let mut out = Vec::with_capacity(prefixes.len());
+        for p in prefixes {
+            let path = object_store::path::Path::from(p.as_str());
+            let metas: Vec<_> = os
+                .list(Some(&path))
+                .try_collect()
+                .await
+                .map_err(|e| EngineError::Reference(format!("listing {p}: {e}")))?;
+            let latest = metas
+                .iter()
+                .filter_map(|m| m.location.filename().map(str::to_string))
+                .filter(|n| n.ends_with(".json"))
+                .max()
+                .unwrap_or_default();
+            out.push(format!("{p}/{latest}"));
+        }
+        Ok(out)
+    }
+
+    async fn load_with(
+        store: &Store,
+        opts: &EngineOptions,
+        reports: Option<cdrlake_reports::PreparedReports>,
+    ) -> Result<Lake, EngineError> {
         let ctx = SessionContext::new_with_config(session_config(opts));
         let mut tables: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
         for def in cdrlake_schema::TABLES {
@@ -157,8 +201,13 @@ impl Lake {
             runtime,
             opts: opts.clone(),
         };
-        let ctx = lake.session(&Scope::All, None)?;
-        lake.reports = cdrlake_reports::prepare(&ctx.state(), &report_catalog()?).await?;
+        lake.reports = match reports {
+            Some(r) => r,
+            None => {
+                let ctx = lake.session(&Scope::All, None)?;
+                cdrlake_reports::prepare(&ctx.state(), &report_catalog()?).await?
+            }
+        };
         Ok(lake)
     }
 

@@ -182,6 +182,7 @@ pub async fn serve(
     let service = CdrlakeFlightSql::new(store, engine, auth, limits.clone())
         .await
         .map_err(|e| format!("opening the lake at {store_location}: {e}"))?;
+    service.refresh_in_background();
     // Two rustls crypto providers are linked (ring for tonic, aws-lc-rs for the S3 client):
     // name the one the server uses, or rustls cannot choose.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -126,7 +126,6 @@ impl Drop for QueryRuntime {
 pub struct Inner {
     store: Store,
     query_rt: QueryRuntime,
-    engine: EngineOptions,
     lake: RwLock<(Arc<Lake>, Instant)>,
     auth: Auth,
     limits: Limits,
@@ -203,7 +202,6 @@ impl CdrlakeFlightSql {
             inner: Arc::new(Inner {
                 store,
                 query_rt: QueryRuntime(Some(query_rt)),
-                engine,
                 lake: RwLock::new((Arc::new(lake), Instant::now())),
                 auth,
                 limits,
@@ -215,33 +213,53 @@ impl CdrlakeFlightSql {
         })
     }
 
-    /// The lake snapshot, reloaded when older than the refresh interval.
+    /// The current lake snapshot. A background task ([`Self::refresh_in_background`]) loads
+    /// the next one, so no query waits for a reload.
     async fn lake(&self) -> Result<Arc<Lake>, Status> {
-        {
-            let guard = self.inner.lake.read().await;
-            if guard.1.elapsed() < self.inner.limits.refresh {
-                return Ok(Arc::clone(&guard.0));
-            }
-        }
-        self.reload(false).await
+        Ok(Arc::clone(&self.inner.lake.read().await.0))
     }
 
-    async fn reload(&self, force: bool) -> Result<Arc<Lake>, Status> {
-        let mut guard = self.inner.lake.write().await;
-        if !force && guard.1.elapsed() < self.inner.limits.refresh {
-            return Ok(Arc::clone(&guard.0));
-        }
-        match Lake::load(&self.inner.store, &self.inner.engine).await {
+    /// Loads a new snapshot (new commits) and swaps it in; on failure the last good one stays.
+    async fn reload(&self) -> Result<Arc<Lake>, Status> {
+        let current = self.lake().await?;
+        match current.reload(&self.inner.store).await {
             Ok(lake) => {
-                *guard = (Arc::new(lake), Instant::now());
+                let lake = Arc::new(lake);
+                *self.inner.lake.write().await = (Arc::clone(&lake), Instant::now());
+                Ok(lake)
             }
             Err(e) => {
-                // Keep serving the last good snapshot; say why in the log.
                 tracing::error!("refreshing the lake failed, serving the previous snapshot: {e}");
-                guard.1 = Instant::now();
+                self.lake().await
             }
         }
-        Ok(Arc::clone(&guard.0))
+    }
+
+    /// Reloads the lake every `refresh` interval until the service is dropped.
+    pub fn refresh_in_background(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.limits.refresh;
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            // Reload only when a table has a new commit: listing the commit logs is cheap,
+            // loading every table's snapshot is not.
+            // Unknown at first: a commit may have landed while the first snapshot loaded.
+            let mut seen: Option<Vec<String>> = None;
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else {
+                    break;
+                };
+                let now = Lake::fingerprint(&store).await.ok();
+                if now.is_some() && now == seen {
+                    continue;
+                }
+                let this = CdrlakeFlightSql { inner };
+                if this.reload().await.is_ok() {
+                    seen = now;
+                }
+            }
+        });
     }
 
     /// Authenticates a call: `authorization: Bearer <token>` (a session token from the handshake
@@ -859,7 +877,7 @@ impl CdrlakeFlightSql {
             rows_ingested = summary.rows_ingested, rows_quarantined = summary.rows_quarantined,
             "ingested a DoPut batch"
         );
-        self.reload(true).await?;
+        self.reload().await?;
         Ok(rows as i64)
     }
 }
