@@ -217,18 +217,10 @@ pub fn user(args: UserArgs) -> Result<i32> {
             let role = Role::parse(&role)?;
             let password = read_password(password_stdin)?;
             file.add(User {
-                name: name.clone(),
-                role,
                 tenant,
                 teams,
                 permissions,
-                password_hash: users::hash_password(&password)?,
-                disabled: false,
-                failed_logins: 0,
-                locked_at: None,
-                locked_until: None,
-                session_epoch: 0,
-                tokens: vec![],
+                ..User::new(&name, role, users::hash_password(&password)?)
             })?;
             file.save(&path)?;
             eprintln!("added {role} {name} to {}", path.display());
@@ -395,22 +387,13 @@ pub async fn demo_serve(store: &str, args: DemoArgs, engine: EngineOptions) -> R
         }
         let role = Role::parse(role)?;
         file.add(User {
-            name: name.to_string(),
-            role,
             tenant: (role != Role::Admin).then(|| tenant.clone()),
             teams: if role == Role::TeamAdmin {
                 vec![team.clone()]
             } else {
                 vec![]
             },
-            permissions: vec![],
-            password_hash: users::hash_password(password)?,
-            disabled: false,
-            failed_logins: 0,
-            locked_at: None,
-            locked_until: None,
-            session_epoch: 0,
-            tokens: vec![],
+            ..User::new(name, role, users::hash_password(password)?)
         })?;
     }
     file.save(&args.users)?;

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, JoinType, Statistics, exec_err};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{JoinType, Statistics, exec_err};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
@@ -205,7 +205,7 @@ impl TableProvider for ScopedTable {
         // are re-checked above the barrier too, as "inexact" filters are.
         for f in filters {
             if cannot_fail(f) {
-                df = df.filter(unqualified(f)?)?;
+                df = df.filter(cdrlake_functions::unqualified(f)?)?;
             }
         }
         let schema = self.inner.schema();
@@ -263,17 +263,6 @@ pub(crate) fn cannot_fail(e: &Expr) -> bool {
         Expr::Like(l) => l.escape_char.is_none() && cannot_fail(&l.expr) && cannot_fail(&l.pattern),
         _ => false,
     }
-}
-
-fn unqualified(e: &Expr) -> Result<Expr> {
-    e.clone()
-        .transform(|n| match n {
-            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-                c.name,
-            )))),
-            other => Ok(Transformed::no(other)),
-        })
-        .map(|t| t.data)
 }
 
 /// The barrier above a scoped scan: it passes rows through unchanged, and (by not accepting

@@ -666,7 +666,9 @@ fn only_tenant_id(e: &Expr) -> bool {
     ok && !e.column_refs().is_empty()
 }
 
-fn unqualified(e: &Expr) -> Result<Expr> {
+/// `e` with every column reference stripped of its table qualifier, for a filter pushed into
+/// a table function or a scoped table that re-plans it over its own input.
+pub fn unqualified(e: &Expr) -> Result<Expr> {
     e.clone()
         .transform(|n| match n {
             Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(

@@ -18,6 +18,7 @@
 
 mod billing;
 mod concurrency;
+pub use concurrency::unqualified;
 mod cqd;
 mod data;
 mod devices;

@@ -386,18 +386,12 @@ mod tests {
         let path = dir.path().join("users.toml");
         let mut f = UsersFile::default();
         f.add(User {
-            name: "ann".into(),
-            role: Role::TenantAdmin,
             tenant: Some("hudson".into()),
-            teams: vec![],
-            permissions: vec![],
-            password_hash: hash_password("right").expect("hash"),
-            disabled: false,
-            failed_logins: 0,
-            locked_at: None,
-            locked_until: None,
-            session_epoch: 0,
-            tokens: vec![],
+            ..User::new(
+                "ann",
+                Role::TenantAdmin,
+                hash_password("right").expect("hash"),
+            )
         })
         .expect("add");
         f.save(&path).expect("save");

@@ -573,6 +573,19 @@ impl CdrlakeFlightSql {
         Ok((ctx, plan))
     }
 
+    /// GetFlightInfo of a metadata command: authenticated, answered with `schema` and a ticket
+    /// that is the command itself.
+    async fn metadata_info(
+        &self,
+        command: Any,
+        schema: &Schema,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(&request).await?;
+        let ticket = Ticket::new(command.encode_to_vec());
+        self.flight_info(schema, ticket, request.into_inner())
+    }
+
     fn flight_info(
         &self,
         schema: &Schema,
@@ -1338,10 +1351,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.into_builder().schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_catalogs(
@@ -1361,10 +1372,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.clone().into_builder().schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_schemas(
@@ -1389,10 +1398,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.clone().into_builder().schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_tables(
@@ -1420,10 +1427,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.into_builder().schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_table_types(
@@ -1445,10 +1450,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.clone().into_builder(&SQL_INFO).schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_sql_info(
@@ -1467,10 +1470,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
         let schema = query.into_builder(&XDBC_TYPES).schema();
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&schema, ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &schema, request).await
     }
 
     async fn do_get_xdbc_type_info(
@@ -1489,9 +1490,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&primary_keys_schema(), ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &primary_keys_schema(), request)
+            .await
     }
 
     async fn do_get_primary_keys(
@@ -1508,9 +1508,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&keys_schema(), ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &keys_schema(), request)
+            .await
     }
 
     async fn do_get_exported_keys(
@@ -1527,9 +1526,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&keys_schema(), ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &keys_schema(), request)
+            .await
     }
 
     async fn do_get_imported_keys(
@@ -1546,9 +1544,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         query: CommandGetCrossReference,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.principal(&request).await?;
-        let ticket = Ticket::new(query.as_any().encode_to_vec());
-        self.flight_info(&keys_schema(), ticket, request.into_inner())
+        self.metadata_info(query.as_any(), &keys_schema(), request)
+            .await
     }
 
     async fn do_get_cross_reference(

@@ -108,6 +108,24 @@ pub struct User {
 }
 
 impl User {
+    /// A new, enabled account with no tokens.
+    pub fn new(name: &str, role: Role, password_hash: String) -> User {
+        User {
+            name: name.to_string(),
+            role,
+            tenant: None,
+            teams: vec![],
+            permissions: vec![],
+            password_hash,
+            disabled: false,
+            failed_logins: 0,
+            locked_at: None,
+            locked_until: None,
+            session_epoch: 0,
+            tokens: vec![],
+        }
+    }
+
     pub fn has_permission(&self, p: &str) -> bool {
         self.role == Role::Admin || self.permissions.iter().any(|x| x == p)
     }
@@ -414,18 +432,9 @@ mod tests {
 
     fn user(name: &str, role: Role) -> User {
         User {
-            name: name.into(),
-            role,
             tenant: Some("hudson".into()),
             teams: vec!["hudson-lit".into()],
-            permissions: vec![],
-            password_hash: hash_password("secret pw").expect("hash"),
-            disabled: false,
-            failed_logins: 0,
-            locked_at: None,
-            locked_until: None,
-            session_epoch: 0,
-            tokens: vec![],
+            ..User::new(name, role, hash_password("secret pw").expect("hash"))
         }
     }
 
