@@ -32,6 +32,8 @@ Examples:
   cdrlake query \"SELECT jurisdiction(caller_number, callee_number) AS j, count(*) FROM calls GROUP BY j\"
   cdrlake reference load rate_centers rate_centers.csv
   cdrlake functions
+  printf '%s\\n' \"$PW\" | cdrlake user add acme --role tenant_admin --tenant acme --password-stdin
+  cdrlake serve --listen 127.0.0.1:50051
   cdrlake --store s3://bucket/lake query \"SHOW TABLES\"";
 
 #[derive(Parser, Debug)]
