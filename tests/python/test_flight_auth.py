@@ -36,9 +36,10 @@ EXTRA_USERS = {
     "changer": ("changer-pw-1", ["--role", "team_admin", "--tenant", "hudson", "--team", "hudson-lit",
                                   "--team", "hudson-corp"]),
 }
-# Runs for minutes unless stopped: 10^12 pairs.
-SLOW_SQL = ("SELECT count(*) AS n FROM generate_series(1, 1000000) AS a, generate_series(1, 1000000) AS b "
-            "WHERE a.value + b.value = -1")
+# Runs for hours unless stopped: 10^12 rows, in batches, so DataFusion can stop it between
+# any two of them. (A nested-loop join over 10^12 pairs works for many seconds inside one poll
+# of its operator, where no query engine task can be interrupted.)
+SLOW_SQL = "SELECT sum(value) AS n FROM generate_series(1, 1000000000000)"
 # Holds every value in one unspillable accumulator: 400 MB.
 HUNGRY_SQL = "SELECT array_agg(value) AS v FROM generate_series(1, 50000000)"
 SMALL_SQL = "SELECT tenant_id, count(*) AS n FROM calls GROUP BY tenant_id ORDER BY tenant_id"
@@ -373,14 +374,7 @@ def test_cancel_query_stops_a_running_query(env):
     slow = "SELECT sum(value) AS n FROM generate_series(1, 1000000000000)"
     with env.flight("root", timeout=60) as c, env.flight("hudson_admin", timeout=60) as other:
         info = c.info(cmd_statement_query(slow))
-        reader = subprocess.Popen(
-            [sys.executable, "-c", CANCEL_READER, env.uri, c.bearer[1].decode()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(Path(__file__).parent),
-        )
-        reader.stdin.write(info.serialize())
-        reader.stdin.close()
-        assert reader.stdout.readline().strip() == b"reading", reader.stderr.read()
+        reader = start_reader(env, c, info)
         time.sleep(1.0)
         body = pack_any("ActionCancelQueryRequest", pb_bytes(1, info.serialize()))
 
@@ -404,6 +398,20 @@ def test_cancel_query_stops_a_running_query(env):
         assert works(c), "the server answers after a cancelled query"
         rows = c.query("SELECT status FROM system.queries WHERE sql = '" + slow.replace("'", "''") + "'").to_pylist()
         assert any("ancelled" in r["status"] for r in rows), rows
+
+
+def start_reader(env, client, info) -> subprocess.Popen:
+    """A child process reading the stream of `info` with `client`'s bearer token; returns once
+    it has started reading."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", CANCEL_READER, env.uri, client.bearer[1].decode()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=str(Path(__file__).parent),
+    )
+    reader.stdin.write(info.serialize())
+    reader.stdin.close()
+    assert reader.stdout.readline().strip() == b"reading", reader.stderr.read()
+    return reader
 
 
 # Reads one FlightInfo's stream (FlightInfo bytes on stdin) and prints the outcome's gRPC code.
@@ -431,14 +439,7 @@ def test_a_client_that_goes_away_stops_its_query(env):
     slow = "SELECT sum(value) AS gone FROM generate_series(1, 1000000000000)"
     with env.flight("root", timeout=60) as c:
         info = c.info(cmd_statement_query(slow))
-        reader = subprocess.Popen(
-            [sys.executable, "-c", CANCEL_READER, env.uri, c.bearer[1].decode()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(Path(__file__).parent),
-        )
-        reader.stdin.write(info.serialize())
-        reader.stdin.close()
-        assert reader.stdout.readline().strip() == b"reading", reader.stderr.read()
+        reader = start_reader(env, c, info)
         time.sleep(1.0)
         reader.kill()
         reader.wait(timeout=10)

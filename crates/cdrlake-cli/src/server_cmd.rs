@@ -99,7 +99,6 @@ pub async fn serve(store: &str, args: ServeArgs, engine: EngineOptions) -> Resul
         session_ttl: args.session_ttl,
         token_secret: args.token_secret,
         refresh: args.refresh,
-        threads: None,
         shutdown_grace: args.shutdown_grace,
     };
     let config = cli.or(file);

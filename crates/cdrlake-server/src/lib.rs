@@ -44,7 +44,6 @@ pub struct ServeConfig {
     pub session_ttl: Option<String>,
     pub token_secret: Option<String>,
     pub refresh: Option<String>,
-    pub threads: Option<usize>,
     pub shutdown_grace: Option<String>,
 }
 
@@ -71,7 +70,6 @@ impl ServeConfig {
             session_ttl: self.session_ttl.or(other.session_ttl),
             token_secret: self.token_secret.or(other.token_secret),
             refresh: self.refresh.or(other.refresh),
-            threads: self.threads.or(other.threads),
             shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
         }
     }

@@ -40,7 +40,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::SchemaProvider;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::execution::context::SQLOptions;
@@ -58,7 +58,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Auth, AuthError, Principal};
 use crate::metadata::{SQL_INFO, XDBC_TYPES, wire_schema};
-use crate::users::{Role, format_time, sha256_hex};
+use crate::users::{Role, sha256_hex};
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
@@ -104,6 +104,52 @@ struct QueryRow {
 
 const RECENT_QUERIES: usize = 1000;
 
+/// Schema `system` of an administrator's session: its tables are built when a query names
+/// them, from the server's current state.
+struct SystemSchema {
+    service: std::sync::Weak<Inner>,
+    report_catalog: Option<Arc<dyn datafusion::catalog::TableProvider>>,
+}
+
+const SYSTEM_TABLES: &[&str] = &["locked_accounts", "queries", "report_catalog", "sessions"];
+
+impl std::fmt::Debug for SystemSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SystemSchema")
+    }
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        SYSTEM_TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn datafusion::catalog::TableProvider>>> {
+        if name == "report_catalog" {
+            return Ok(self.report_catalog.clone());
+        }
+        let Some(inner) = self.service.upgrade() else {
+            return Ok(None);
+        };
+        let service = CdrlakeFlightSql { inner };
+        match service.system_table(name) {
+            Ok(t) => Ok(t.map(|t| t as Arc<dyn datafusion::catalog::TableProvider>)),
+            Err(status) => Err(DataFusionError::Execution(format!(
+                "system.{name}: {}",
+                status.message()
+            ))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        SYSTEM_TABLES.contains(&name)
+    }
+}
+
 /// The runtime queries execute on, apart from the one serving gRPC, so a heavy query never
 /// delays handshakes, metadata calls or the streaming of other results.
 struct QueryRuntime(Option<tokio::runtime::Runtime>);
@@ -126,7 +172,7 @@ impl Drop for QueryRuntime {
 pub struct Inner {
     store: Store,
     query_rt: QueryRuntime,
-    lake: RwLock<(Arc<Lake>, Instant)>,
+    lake: RwLock<Arc<Lake>>,
     auth: Auth,
     limits: Limits,
     slots: Arc<Semaphore>,
@@ -202,7 +248,7 @@ impl CdrlakeFlightSql {
             inner: Arc::new(Inner {
                 store,
                 query_rt: QueryRuntime(Some(query_rt)),
-                lake: RwLock::new((Arc::new(lake), Instant::now())),
+                lake: RwLock::new(Arc::new(lake)),
                 auth,
                 limits,
                 slots,
@@ -216,7 +262,7 @@ impl CdrlakeFlightSql {
     /// The current lake snapshot. A background task ([`Self::refresh_in_background`]) loads
     /// the next one, so no query waits for a reload.
     async fn lake(&self) -> Result<Arc<Lake>, Status> {
-        Ok(Arc::clone(&self.inner.lake.read().await.0))
+        Ok(Arc::clone(&*self.inner.lake.read().await))
     }
 
     /// Loads a new snapshot (new commits) and swaps it in; on failure the last good one stays.
@@ -225,7 +271,7 @@ impl CdrlakeFlightSql {
         match current.reload(&self.inner.store).await {
             Ok(lake) => {
                 let lake = Arc::new(lake);
-                *self.inner.lake.write().await = (Arc::clone(&lake), Instant::now());
+                *self.inner.lake.write().await = Arc::clone(&lake);
                 Ok(lake)
             }
             Err(e) => {
@@ -379,7 +425,21 @@ impl CdrlakeFlightSql {
     }
 
     async fn register_system(&self, ctx: &SessionContext) -> Result<(), Status> {
-        let schema = MemorySchemaProvider::new();
+        let report_catalog = ctx.table_provider("reports.catalog").await.ok();
+        let schema = SystemSchema {
+            service: Arc::downgrade(&self.inner),
+            report_catalog,
+        };
+        if let Some(cat) = ctx.catalog(cdrlake_engine::CATALOG) {
+            cat.register_schema("system", Arc::new(schema))
+                .map_err(df_status)?;
+        }
+        Ok(())
+    }
+
+    /// One `system` table, built from the server's state when a query names it (not for
+    /// every query of an administrator).
+    fn system_table(&self, name: &str) -> Result<Option<Arc<MemTable>>, Status> {
         let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let micros = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_micros();
         let table = |fields: Vec<Field>, columns: Vec<ArrayRef>| -> Result<Arc<MemTable>, Status> {
@@ -395,134 +455,131 @@ impl CdrlakeFlightSql {
                 .map(Arc::new)
                 .map_err(df_status)
         };
-        let sessions: Vec<(String, SessionRow)> = self
-            .inner
-            .sessions
-            .lock()
-            .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let t = table(
-            vec![
-                Field::new("session_id", DataType::Utf8, false),
-                Field::new("user_name", DataType::Utf8, false),
-                Field::new("role", DataType::Utf8, false),
-                Field::new("tenant_id", DataType::Utf8, true),
-                Field::new("started", ts(), false),
-                Field::new("last_seen", ts(), false),
-                Field::new("calls", DataType::Int64, false),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    sessions.iter().map(|(k, _)| k),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    sessions.iter().map(|(_, r)| &r.user),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    sessions.iter().map(|(_, r)| r.role.as_str()),
-                )),
-                Arc::new(StringArray::from_iter(
-                    sessions.iter().map(|(_, r)| r.tenant.clone()),
-                )),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(
-                        sessions.iter().map(|(_, r)| micros(&r.started)),
-                    )
-                    .with_timezone("UTC"),
-                ),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(
-                        sessions.iter().map(|(_, r)| micros(&r.last_seen)),
-                    )
-                    .with_timezone("UTC"),
-                ),
-                Arc::new(Int64Array::from_iter_values(
-                    sessions.iter().map(|(_, r)| r.calls),
-                )),
-            ],
-        )?;
-        schema
-            .register_table("sessions".into(), t)
-            .map_err(df_status)?;
-        let locked = self.inner.auth.locked_accounts().map_err(auth_status)?;
-        let parse = |s: &str| crate::users::parse_time(s).map(|t| t.timestamp_micros());
-        let t = table(
-            vec![
-                Field::new("user_name", DataType::Utf8, false),
-                Field::new("locked_at", ts(), true),
-                Field::new("locked_until", ts(), true),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(locked.iter().map(|l| &l.0))),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter(locked.iter().map(|l| parse(&l.1)))
-                        .with_timezone("UTC"),
-                ),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter(locked.iter().map(|l| parse(&l.2)))
-                        .with_timezone("UTC"),
-                ),
-            ],
-        )?;
-        schema
-            .register_table("locked_accounts".into(), t)
-            .map_err(df_status)?;
-        let queries: Vec<QueryRow> = self
-            .inner
-            .queries
-            .lock()
-            .map(|q| q.iter().cloned().collect())
-            .unwrap_or_default();
-        let t = table(
-            vec![
-                Field::new("query_id", DataType::Utf8, false),
-                Field::new("user_name", DataType::Utf8, false),
-                Field::new("tenant_id", DataType::Utf8, true),
-                Field::new("sql", DataType::Utf8, false),
-                Field::new("started", ts(), false),
-                Field::new("seconds", DataType::Float64, true),
-                Field::new("rows", DataType::Int64, false),
-                Field::new("status", DataType::Utf8, false),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(queries.iter().map(|q| &q.id))),
-                Arc::new(StringArray::from_iter_values(
-                    queries.iter().map(|q| &q.user),
-                )),
-                Arc::new(StringArray::from_iter(
-                    queries.iter().map(|q| q.tenant.clone()),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    queries.iter().map(|q| &q.sql),
-                )),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(
-                        queries.iter().map(|q| micros(&q.started)),
-                    )
-                    .with_timezone("UTC"),
-                ),
-                Arc::new(datafusion::arrow::array::Float64Array::from_iter(
-                    queries.iter().map(|q| q.seconds),
-                )),
-                Arc::new(Int64Array::from_iter_values(queries.iter().map(|q| q.rows))),
-                Arc::new(StringArray::from_iter_values(
-                    queries.iter().map(|q| &q.status),
-                )),
-            ],
-        )?;
-        schema
-            .register_table("queries".into(), t)
-            .map_err(df_status)?;
-        if let Ok(catalog) = ctx.table_provider("reports.catalog").await {
-            schema
-                .register_table("report_catalog".into(), catalog)
-                .map_err(df_status)?;
+        match name {
+            "sessions" => {
+                let sessions: Vec<(String, SessionRow)> = self
+                    .inner
+                    .sessions
+                    .lock()
+                    .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                let t = table(
+                    vec![
+                        Field::new("session_id", DataType::Utf8, false),
+                        Field::new("user_name", DataType::Utf8, false),
+                        Field::new("role", DataType::Utf8, false),
+                        Field::new("tenant_id", DataType::Utf8, true),
+                        Field::new("started", ts(), false),
+                        Field::new("last_seen", ts(), false),
+                        Field::new("calls", DataType::Int64, false),
+                    ],
+                    vec![
+                        Arc::new(StringArray::from_iter_values(
+                            sessions.iter().map(|(k, _)| k),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            sessions.iter().map(|(_, r)| &r.user),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            sessions.iter().map(|(_, r)| r.role.as_str()),
+                        )),
+                        Arc::new(StringArray::from_iter(
+                            sessions.iter().map(|(_, r)| r.tenant.clone()),
+                        )),
+                        Arc::new(
+                            TimestampMicrosecondArray::from_iter_values(
+                                sessions.iter().map(|(_, r)| micros(&r.started)),
+                            )
+                            .with_timezone("UTC"),
+                        ),
+                        Arc::new(
+                            TimestampMicrosecondArray::from_iter_values(
+                                sessions.iter().map(|(_, r)| micros(&r.last_seen)),
+                            )
+                            .with_timezone("UTC"),
+                        ),
+                        Arc::new(Int64Array::from_iter_values(
+                            sessions.iter().map(|(_, r)| r.calls),
+                        )),
+                    ],
+                )?;
+                Ok(Some(t))
+            }
+            "locked_accounts" => {
+                let locked = self.inner.auth.locked_accounts().map_err(auth_status)?;
+                let parse = |s: &str| crate::users::parse_time(s).map(|t| t.timestamp_micros());
+                let t = table(
+                    vec![
+                        Field::new("user_name", DataType::Utf8, false),
+                        Field::new("locked_at", ts(), true),
+                        Field::new("locked_until", ts(), true),
+                    ],
+                    vec![
+                        Arc::new(StringArray::from_iter_values(locked.iter().map(|l| &l.0))),
+                        Arc::new(
+                            TimestampMicrosecondArray::from_iter(
+                                locked.iter().map(|l| parse(&l.1)),
+                            )
+                            .with_timezone("UTC"),
+                        ),
+                        Arc::new(
+                            TimestampMicrosecondArray::from_iter(
+                                locked.iter().map(|l| parse(&l.2)),
+                            )
+                            .with_timezone("UTC"),
+                        ),
+                    ],
+                )?;
+                Ok(Some(t))
+            }
+            "queries" => {
+                let queries: Vec<QueryRow> = self
+                    .inner
+                    .queries
+                    .lock()
+                    .map(|q| q.iter().cloned().collect())
+                    .unwrap_or_default();
+                let t = table(
+                    vec![
+                        Field::new("query_id", DataType::Utf8, false),
+                        Field::new("user_name", DataType::Utf8, false),
+                        Field::new("tenant_id", DataType::Utf8, true),
+                        Field::new("sql", DataType::Utf8, false),
+                        Field::new("started", ts(), false),
+                        Field::new("seconds", DataType::Float64, true),
+                        Field::new("rows", DataType::Int64, false),
+                        Field::new("status", DataType::Utf8, false),
+                    ],
+                    vec![
+                        Arc::new(StringArray::from_iter_values(queries.iter().map(|q| &q.id))),
+                        Arc::new(StringArray::from_iter_values(
+                            queries.iter().map(|q| &q.user),
+                        )),
+                        Arc::new(StringArray::from_iter(
+                            queries.iter().map(|q| q.tenant.clone()),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            queries.iter().map(|q| &q.sql),
+                        )),
+                        Arc::new(
+                            TimestampMicrosecondArray::from_iter_values(
+                                queries.iter().map(|q| micros(&q.started)),
+                            )
+                            .with_timezone("UTC"),
+                        ),
+                        Arc::new(datafusion::arrow::array::Float64Array::from_iter(
+                            queries.iter().map(|q| q.seconds),
+                        )),
+                        Arc::new(Int64Array::from_iter_values(queries.iter().map(|q| q.rows))),
+                        Arc::new(StringArray::from_iter_values(
+                            queries.iter().map(|q| &q.status),
+                        )),
+                    ],
+                )?;
+                Ok(Some(t))
+            }
+            _ => Ok(None),
         }
-        if let Some(cat) = ctx.catalog(cdrlake_engine::CATALOG) {
-            cat.register_schema("system", Arc::new(schema))
-                .map_err(df_status)?;
-        }
-        Ok(())
     }
 
     /// Plans `sql` for `p` (with parameters bound), refusing what their role may not run.
@@ -643,44 +700,64 @@ impl CdrlakeFlightSql {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, FlightError>>(2);
         let this = self.clone();
         let schema = Arc::clone(&wire);
-        let task = async move {
-            let t0 = Instant::now();
-            let mut rows = 0i64;
-            let status = match df.execute_stream().await {
+        // The query executes on the query runtime and hands its batches over a channel; this
+        // side (on the gRPC runtime) watches the client, CancelQuery and the deadline, so it
+        // answers at once even while the query runtime's threads are busy in a long operator.
+        let (btx, mut brx) =
+            tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
+        let producer = async move {
+            match df.execute_stream().await {
                 Err(e) => {
-                    let s = df_status(e);
-                    let _ = tx.send(Err(FlightError::Tonic(Box::new(s.clone())))).await;
-                    status_text(&s)
+                    let _ = btx.send(Err(e)).await;
                 }
-                Ok(mut stream) => loop {
-                    let next = tokio::select! {
-                        // The client went away (disconnected, or its call was cancelled): stop
-                        // at once, even if the query has not produced a batch yet.
-                        _ = tx.closed() => break "client went away".to_string(),
-                        _ = cancel.notified() => Err(Status::cancelled("the query was cancelled")),
-                        _ = tokio::time::sleep_until(deadline.into()) => Err(Status::deadline_exceeded(
-                            "the query ran past its timeout (server --query-timeout or the client's deadline)")),
-                        b = stream.next() => match b {
-                            None => break "ok".to_string(),
-                            Some(Ok(b)) => to_wire(&b, &schema).map_err(|e| Status::internal(e.to_string())),
-                            Some(Err(e)) => Err(df_status(e)),
-                        },
-                    };
-                    match next {
-                        Ok(b) => {
-                            rows += b.num_rows() as i64;
-                            if tx.send(Ok(b)).await.is_err() {
-                                break "client went away".to_string();
-                            }
-                        }
-                        Err(s) => {
-                            let text = status_text(&s);
-                            let _ = tx.send(Err(FlightError::Tonic(Box::new(s)))).await;
-                            break text;
+                Ok(mut stream) => {
+                    while let Some(b) = stream.next().await {
+                        if btx.send(b).await.is_err() {
+                            break;
                         }
                     }
-                },
+                }
+            }
+        };
+        let producer = match self.inner.query_rt.handle() {
+            Some(rt) => rt.spawn(producer),
+            None => tokio::spawn(producer),
+        };
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let mut rows = 0i64;
+            let status = loop {
+                let next = tokio::select! {
+                    // The client went away (disconnected, or its call was cancelled): stop at
+                    // once, even if the query has not produced a batch yet.
+                    _ = tx.closed() => break "client went away".to_string(),
+                    _ = cancel.notified() => Err(Status::cancelled("the query was cancelled")),
+                    _ = tokio::time::sleep_until(deadline.into()) => Err(Status::deadline_exceeded(
+                        "the query ran past its timeout (server --query-timeout or the client's deadline)")),
+                    b = brx.recv() => match b {
+                        None => break "ok".to_string(),
+                        Some(Ok(b)) => to_wire(&b, &schema).map_err(|e| Status::internal(e.to_string())),
+                        Some(Err(e)) => Err(df_status(e)),
+                    },
+                };
+                match next {
+                    Ok(b) => {
+                        rows += b.num_rows() as i64;
+                        if tx.send(Ok(b)).await.is_err() {
+                            break "client went away".to_string();
+                        }
+                    }
+                    Err(s) => {
+                        let text = status_text(&s);
+                        let _ = tx.send(Err(FlightError::Tonic(Box::new(s)))).await;
+                        break text;
+                    }
+                }
             };
+            // Stops the query at its next yield point (dropping its streams cancels its tasks);
+            // its slot is free once it has really stopped.
+            producer.abort();
+            let _ = producer.await;
             drop(slot);
             if let Ok(mut r) = this.inner.running.lock() {
                 r.remove(&row.id);
@@ -691,11 +768,7 @@ impl CdrlakeFlightSql {
                 status,
                 ..row
             });
-        };
-        match self.inner.query_rt.handle() {
-            Some(rt) => drop(rt.spawn(task)),
-            None => drop(tokio::spawn(task)),
-        }
+        });
         let batches = tokio_stream::wrappers::ReceiverStream::new(rx);
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(wire)
@@ -1679,10 +1752,6 @@ fn keys_schema() -> SchemaRef {
 fn empty(schema: SchemaRef) -> Response<DoGetStream> {
     let batch = RecordBatch::new_empty(Arc::clone(&schema));
     batch_stream(schema, Ok(batch))
-}
-
-pub fn format_now() -> String {
-    format_time(chrono::Utc::now())
 }
 
 #[cfg(test)]

@@ -126,10 +126,6 @@ impl User {
         }
     }
 
-    pub fn has_permission(&self, p: &str) -> bool {
-        self.role == Role::Admin || self.permissions.iter().any(|x| x == p)
-    }
-
     /// When the account unlocks, if it is locked at `now`.
     pub fn locked(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let until = parse_time(self.locked_until.as_deref()?)?;
