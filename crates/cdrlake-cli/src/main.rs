@@ -1,5 +1,6 @@
 //! `cdrlake`: the command-line entry point.
 
+mod jobs_cmd;
 mod output;
 mod server_cmd;
 mod xlsx;
@@ -65,6 +66,18 @@ enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the lake's tables (SHOW TABLES lists them).
     Query(QueryArgs),
+    /// Merge small data files into sorted files of a target size, per partition, each
+    /// partition in one atomic Delta commit. Safe beside ingest, queries and other compactions.
+    Compact(jobs_cmd::CompactArgs),
+    /// Delete data files no longer referenced (removed by compaction or retention, or written
+    /// by a killed job), after a grace period for running queries.
+    Vacuum(jobs_cmd::VacuumArgs),
+    /// Apply each tenant's retention period.
+    #[command(subcommand)]
+    Retention(jobs_cmd::RetentionCommand),
+    /// Refresh or verify the hourly rollups dashboards read (calls_hourly, ims_hourly).
+    #[command(subcommand)]
+    Rollup(jobs_cmd::RollupCommand),
     /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,
     /// pyarrow.flight, BI tools), with users, roles and tenant isolation.
     Serve(Box<server_cmd::ServeArgs>),
@@ -229,6 +242,9 @@ struct IngestArgs {
     /// At most this many files per Delta commit (smaller = more, smaller commits).
     #[arg(long, default_value_t = cdrlake_ingest::GROUP_FILES)]
     files_per_commit: usize,
+    /// Do not refresh the rollups afterwards (`cdrlake rollup refresh` catches up later).
+    #[arg(long)]
+    no_rollups: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -348,12 +364,42 @@ async fn run(cli: Cli) -> Result<i32> {
                 args.files_per_commit,
             )
             .await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-            } else {
+            if !args.json {
                 print_ingest_summary(&s);
             }
-            Ok(s.exit_code)
+            let rollups = if args.no_rollups {
+                None
+            } else {
+                Some(jobs_cmd::refresh_after(&store, args.json).await?)
+            };
+            if args.json {
+                let mut v = serde_json::to_value(&s)?;
+                if let (Some(r), Some(obj)) = (&rollups, v.as_object_mut()) {
+                    obj.insert("rollups".into(), serde_json::to_value(r)?);
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            let code = match &rollups {
+                Some(r) if s.exit_code == 0 => r.exit_code,
+                _ => s.exit_code,
+            };
+            Ok(code)
+        }
+        Command::Compact(args) => {
+            let store = Store::open(&cli.store)?;
+            jobs_cmd::compact(&store, cli.threads, args).await
+        }
+        Command::Vacuum(args) => {
+            let store = Store::open(&cli.store)?;
+            jobs_cmd::vacuum(&store, args).await
+        }
+        Command::Retention(cmd) => {
+            let store = Store::open(&cli.store)?;
+            jobs_cmd::retention(&store, cmd).await
+        }
+        Command::Rollup(cmd) => {
+            let store = Store::open(&cli.store)?;
+            jobs_cmd::rollup(&store, cmd).await
         }
         Command::Query(args) => {
             let store = Store::open(&cli.store)?;

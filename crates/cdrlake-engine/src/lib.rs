@@ -101,6 +101,8 @@ pub async fn open(store: &Store, opts: &EngineOptions) -> Result<SessionContext,
 /// query if need be, each with its own [`Scope`] and memory pool.
 pub struct Lake {
     tables: Vec<(String, Arc<dyn TableProvider>)>,
+    /// The Delta version each table (and rollup) was loaded at; absent when it does not exist.
+    versions: std::collections::BTreeMap<String, u64>,
     reference: Reference,
     reports: cdrlake_reports::PreparedReports,
     runtime: Arc<RuntimeEnv>,
@@ -122,6 +124,17 @@ impl Lake {
         Lake::load_with(store, opts, None).await
     }
 
+    /// Every table's current snapshot, without preparing the reports (sessions of this lake
+    /// have no `reports` schema): what batch jobs need, at a fraction of the cost.
+    pub async fn load_tables(store: &Store, opts: &EngineOptions) -> Result<Lake, EngineError> {
+        Lake::load_with(
+            store,
+            opts,
+            Some(cdrlake_reports::PreparedReports::default()),
+        )
+        .await
+    }
+
     /// A newer snapshot of the same lake: the reports prepared for this one are reused (their
     /// columns depend on the tables' schemas, which are fixed, not on the data).
     pub async fn reload(&self, store: &Store) -> Result<Lake, EngineError> {
@@ -136,6 +149,9 @@ impl Lake {
         for def in cdrlake_schema::TABLES {
             prefixes.push(format!("tables/{}/_delta_log", def.name));
             prefixes.push(format!("quarantine/{}/_delta_log", def.name));
+        }
+        for def in cdrlake_schema::ROLLUPS {
+            prefixes.push(format!("rollups/{}/_delta_log", def.name));
         }
         prefixes.push(format!("reference/{RATE_CENTERS}/_delta_log"));
         let os = store.object_store();
@@ -165,10 +181,16 @@ impl Lake {
     ) -> Result<Lake, EngineError> {
         let ctx = SessionContext::new_with_config(session_config(opts));
         let mut tables: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
+        let mut versions = std::collections::BTreeMap::new();
         for def in cdrlake_schema::TABLES {
             let url = store.table_url(def.name);
             let provider: Arc<dyn TableProvider> = match store.open_delta(&url).await? {
-                Some(table) => delta_provider(&ctx, def.name, &table).await?,
+                Some(table) => {
+                    if let Some(v) = table.version() {
+                        versions.insert(def.name.to_string(), v);
+                    }
+                    delta_provider(&ctx, def.name, &table).await?
+                }
                 None => Arc::new(MemTable::try_new(def.arrow_schema(), vec![vec![]])?),
             };
             tables.push((def.name.to_string(), provider));
@@ -193,9 +215,33 @@ impl Lake {
             reference.rate_centers = Some(Arc::new(RateCenters::from_batches(&batches)?));
             tables.push((RATE_CENTERS.to_string(), provider));
         }
+        // Rollups: their Delta tables, or (never refreshed yet) an empty table with the schema
+        // their query has over the tables just loaded.
+        let raw = SessionContext::new_with_config(session_config(opts));
+        for (name, provider) in &tables {
+            raw.register_table(name.as_str(), Arc::clone(provider))?;
+        }
+        cdrlake_functions::register_all_with(&raw, &reference)?;
+        for def in cdrlake_schema::ROLLUPS {
+            let url = store.rollup_url(def.name);
+            let provider: Arc<dyn TableProvider> = match store.open_delta(&url).await? {
+                Some(table) => {
+                    if let Some(v) = table.version() {
+                        versions.insert(def.name.to_string(), v);
+                    }
+                    delta_provider(&ctx, def.name, &table).await?
+                }
+                None => {
+                    let schema = rollup_schema(&raw, def).await?;
+                    Arc::new(MemTable::try_new(schema, vec![vec![]])?)
+                }
+            };
+            tables.push((def.name.to_string(), provider));
+        }
         let runtime = ctx.runtime_env();
         let mut lake = Lake {
             tables,
+            versions,
             reference,
             reports: cdrlake_reports::PreparedReports::default(),
             runtime,
@@ -209,6 +255,11 @@ impl Lake {
             }
         };
         Ok(lake)
+    }
+
+    /// The Delta version each table and rollup was loaded at (absent: it does not exist yet).
+    pub fn versions(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.versions
     }
 
     /// The names of the tables a session over all tenants sees in schema `lake`.
@@ -304,6 +355,29 @@ pub async fn plan_sql(
     let state = ctx.state();
     let stmt = cdrlake_reports::sql_statement(&state, text)?;
     state.statement_to_plan(stmt).await
+}
+
+/// The schema a rollup's Delta table has: its query's output with plain strings (Delta stores
+/// no view types), every column nullable except the partition column.
+pub async fn rollup_schema(
+    ctx: &SessionContext,
+    def: &cdrlake_schema::RollupDef,
+) -> Result<SchemaRef, EngineError> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let plan = plan_sql(ctx, def.sql).await?;
+    let fields: Vec<Field> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let ty = match f.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                other => other.clone(),
+            };
+            Field::new(f.name(), ty, f.name() != cdrlake_schema::PARTITION_COLUMN)
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// The name of the rate-center reference table, in the store and in SQL.

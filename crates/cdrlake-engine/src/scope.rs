@@ -91,6 +91,8 @@ pub(crate) enum TeamLink {
 pub(crate) fn team_link(table: &str) -> Option<TeamLink> {
     Some(match table {
         "calls" | "messages" | "users" | "teams" => TeamLink::Column,
+        // Rollups carry the tenant and team of the rows they summarise.
+        "calls_hourly" | "ims_hourly" => TeamLink::Column,
         "streams" => TeamLink::Call,
         "registrations" => TeamLink::User("user_id"),
         "numbers" => TeamLink::User("assigned_to"),

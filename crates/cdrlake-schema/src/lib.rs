@@ -6,6 +6,8 @@
 //! generated from them (`cdrlake schema --markdown`), so the three cannot drift apart.
 
 pub mod e164;
+pub mod rollup;
+pub use rollup::{ROLLUPS, RollupDef};
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@
 //! landing/<table>/...      Parquet, CSV or JSON Lines dropped by pipelines (any sub-folders)
 //! tables/<table>/          the curated Delta table
 //! quarantine/<table>/      a Delta table of the rows ingest rejected, with the reason
+//! rollups/<name>/          hourly aggregates of the tables, for dashboards
 //! ```
 
 use std::collections::HashMap;
@@ -172,6 +173,11 @@ impl Store {
         self.join(&format!("quarantine/{table}/"))
     }
 
+    /// `rollups/<name>/` as a URL: the hourly aggregates dashboards read (`cdrlake rollup`).
+    pub fn rollup_url(&self, name: &str) -> Url {
+        self.join(&format!("rollups/{name}/"))
+    }
+
     /// `reference/<name>/` as a URL: user-loaded reference tables (rate centers).
     pub fn reference_url(&self, name: &str) -> Url {
         self.join(&format!("reference/{name}/"))
@@ -257,6 +263,23 @@ impl Store {
             vec![],
             HashMap::new(),
             &format!("cdrlake quarantine of {table}"),
+        )
+        .await
+    }
+
+    /// Opens the Delta table of a rollup, creating it (partitioned by `event_date`) when absent.
+    pub async fn open_or_create_rollup(
+        &self,
+        name: &str,
+        schema: &arrow::datatypes::Schema,
+    ) -> Result<DeltaTable> {
+        let url = self.rollup_url(name);
+        self.open_or_create(
+            &url,
+            schema,
+            vec![cdrlake_schema::PARTITION_COLUMN.to_string()],
+            HashMap::new(),
+            &format!("cdrlake rollup {name}"),
         )
         .await
     }

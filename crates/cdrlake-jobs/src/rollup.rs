@@ -1,0 +1,421 @@
+//! Keeping rollups in step with the tables they summarise, and checking that they agree.
+//!
+//! Each refresh commit of a rollup records, in its commit metadata (`cdrlake.rollup_sources`),
+//! the Delta version of every source table it was computed from. The next refresh reads the
+//! source tables' commits since those versions: the `event_date` partitions whose rows changed
+//! (appends, deletes; not compaction, which changes no rows) are recomputed from the raw table
+//! and replace the rollup's files for those partitions, in one Delta commit. A data change in
+//! a dimension source (tenants: time zones), a schema change, or a commit file that is gone
+//! rebuilds the whole rollup. Every refresh commit carries the Delta application transaction
+//! `cdrlake-rollup:<name>`, so two refreshes at once conflict and the loser starts again: a
+//! partition is never written twice.
+//!
+//! Ingest, compaction and retention refresh the rollups when they finish. A job killed before
+//! that leaves the rollup one refresh behind (never wrong for the versions it records); the next
+//! job, or `cdrlake rollup refresh`, catches up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use cdrlake_engine::{EngineOptions, Lake, Scope};
+use cdrlake_schema::{PARTITION_COLUMN, ROLLUPS, RollupDef};
+use cdrlake_store::Store;
+use datafusion::prelude::{DataFrame, cast, col, lit};
+use datafusion::scalar::ScalarValue;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::log::{Changes, changes, latest_metadata};
+use crate::{EXIT_ABANDONED, EXIT_MISMATCH, EXIT_OK, JobError, ctx, date_days, is_conflict};
+
+/// The commit metadata key holding the source versions a rollup commit was computed from.
+pub const STATE_KEY: &str = "cdrlake.rollup_sources";
+const MAX_ATTEMPTS: usize = 5;
+
+/// What one rollup's refresh did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupResult {
+    pub rollup: String,
+    /// `up_to_date`, `partitions` (only changed partitions rebuilt), `full` or `abandoned`.
+    pub mode: String,
+    pub partitions: Vec<String>,
+    pub rows_written: u64,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub bytes_written: u64,
+    pub version: Option<u64>,
+    /// The source table versions the rollup now summarises.
+    pub sources: BTreeMap<String, u64>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RefreshSummary {
+    pub rollups: Vec<RollupResult>,
+    pub seconds: f64,
+    pub exit_code: i32,
+}
+
+fn engine_options() -> EngineOptions {
+    EngineOptions {
+        target_partitions: 0,
+        plain_strings: true,
+    }
+}
+
+/// Brings every rollup up to date with the lake (`full`: rebuilds them whole).
+pub async fn refresh(store: &Store, full: bool) -> Result<RefreshSummary, JobError> {
+    let started = Instant::now();
+    let mut summary = RefreshSummary::default();
+    let mut lake = Lake::load_tables(store, &engine_options()).await?;
+    for def in ROLLUPS {
+        let t0 = Instant::now();
+        let mut result = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                lake = lake.reload(store).await?;
+            }
+            if let Some(r) = refresh_one(store, &lake, def, full).await? {
+                result = Some(r);
+                break;
+            }
+            tracing::info!(
+                rollup = def.name,
+                "conflicting concurrent refresh; trying again"
+            );
+        }
+        let mut r = result.unwrap_or_else(|| RollupResult {
+            rollup: def.name.to_string(),
+            mode: "abandoned".into(),
+            partitions: vec![],
+            rows_written: 0,
+            files_removed: 0,
+            files_added: 0,
+            bytes_written: 0,
+            version: None,
+            sources: BTreeMap::new(),
+            seconds: 0.0,
+        });
+        r.seconds = t0.elapsed().as_secs_f64();
+        summary.rollups.push(r);
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.exit_code = if summary.rollups.iter().any(|r| r.mode == "abandoned") {
+        EXIT_ABANDONED
+    } else {
+        EXIT_OK
+    };
+    Ok(summary)
+}
+
+fn prefix(def: &RollupDef) -> String {
+    format!("rollups/{}", def.name)
+}
+
+/// The source versions each of a rollup's sources has in `lake`.
+fn source_versions(lake: &Lake, def: &RollupDef) -> BTreeMap<String, u64> {
+    def.sources()
+        .filter_map(|s| lake.versions().get(s).map(|v| (s.to_string(), *v)))
+        .collect()
+}
+
+/// The source versions recorded by the rollup's latest refresh commit.
+async fn recorded_sources(
+    store: &Store,
+    def: &RollupDef,
+    version: Option<u64>,
+) -> Result<Option<BTreeMap<String, u64>>, JobError> {
+    let Some(v) = version else { return Ok(None) };
+    let os = store.object_store();
+    let found = latest_metadata(os.as_ref(), &prefix(def), v, STATE_KEY, 200).await?;
+    Ok(found.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// The partitions to rebuild to go from the `old` source versions to `now`; None: all of them.
+async fn dirty_partitions(
+    store: &Store,
+    def: &RollupDef,
+    old: &BTreeMap<String, u64>,
+    now: &BTreeMap<String, u64>,
+) -> Result<Option<BTreeSet<String>>, JobError> {
+    let os = store.object_store();
+    let mut dirty = BTreeSet::new();
+    for s in def.sources() {
+        match (old.get(s), now.get(s)) {
+            (None, None) => {}
+            (Some(o), Some(n)) if o == n => {}
+            (Some(o), Some(n)) if o < n => {
+                match changes(os.as_ref(), &format!("tables/{s}"), *o, *n).await? {
+                    Changes::Everything => return Ok(None),
+                    Changes::Partitions(p) => {
+                        if def.dimension_sources.contains(&s) && !p.is_empty() {
+                            return Ok(None);
+                        }
+                        dirty.extend(p);
+                    }
+                }
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(dirty))
+}
+
+fn partition_filter(parts: &BTreeSet<String>) -> Result<datafusion::prelude::Expr, JobError> {
+    let mut list = Vec::with_capacity(parts.len());
+    for p in parts {
+        list.push(lit(ScalarValue::Date32(Some(date_days(p)?))));
+    }
+    Ok(col(PARTITION_COLUMN).in_list(list, false))
+}
+
+/// Refreshes one rollup; None when a concurrent commit conflicted (reload and try again).
+async fn refresh_one(
+    store: &Store,
+    lake: &Lake,
+    def: &RollupDef,
+    full: bool,
+) -> Result<Option<RollupResult>, JobError> {
+    let url = store.rollup_url(def.name);
+    let existing = store.open_delta(&url).await?;
+    let now = source_versions(lake, def);
+    let recorded = match &existing {
+        Some(t) => recorded_sources(store, def, t.version()).await?,
+        None => None,
+    };
+    let dirty = match (&recorded, full) {
+        (Some(old), false) => dirty_partitions(store, def, old, &now).await?,
+        _ => None,
+    };
+    let mut result = RollupResult {
+        rollup: def.name.to_string(),
+        mode: "up_to_date".into(),
+        partitions: vec![],
+        rows_written: 0,
+        files_removed: 0,
+        files_added: 0,
+        bytes_written: 0,
+        version: existing.as_ref().and_then(|t| t.version()),
+        sources: now.clone(),
+        seconds: 0.0,
+    };
+    if let Some(d) = &dirty
+        && d.is_empty()
+    {
+        return Ok(Some(result));
+    }
+
+    let session = lake.session(&Scope::All, None)?;
+    let schema = cdrlake_engine::rollup_schema(&session, def).await?;
+    let mut df = cdrlake_engine::sql(&session, def.sql).await?;
+    // The table's types: plain strings (Delta has no view types).
+    df = df.select(
+        schema
+            .fields()
+            .iter()
+            .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
+            .collect::<Vec<datafusion::prelude::Expr>>(),
+    )?;
+    if let Some(parts) = &dirty {
+        df = df.filter(partition_filter(parts)?)?;
+    }
+    df = df.sort(
+        def.sort_columns
+            .iter()
+            .map(|c| col(*c).sort(true, true))
+            .collect(),
+    )?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(ctx(format!("computing rollup {}", def.name)))?;
+
+    let table = match existing {
+        Some(t) => t,
+        None => store.open_or_create_rollup(def.name, &schema).await?,
+    };
+    let delta =
+        |what: &str| ctx::<deltalake::DeltaTableError>(format!("rollup {}: {what}", def.name));
+    let snapshot = table.snapshot().map_err(delta("reading the snapshot"))?;
+    let mut actions: Vec<Action> = Vec::new();
+    for f in snapshot.log_data().iter() {
+        let part = f
+            .partition_values_map()
+            .get(PARTITION_COLUMN)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        if dirty.as_ref().is_none_or(|d| d.contains(&part)) {
+            actions.push(Action::Remove(f.remove_action(true)));
+            result.files_removed += 1;
+        }
+    }
+    let mut writer = RecordBatchWriter::for_table(&table)
+        .map_err(delta("opening a writer"))?
+        .with_writer_properties(rollup_writer_properties());
+    for b in batches {
+        if b.num_rows() > 0 {
+            result.rows_written += b.num_rows() as u64;
+            writer.write(b).await.map_err(delta("writing"))?;
+        }
+    }
+    let adds = writer.flush().await.map_err(delta("writing"))?;
+    for a in adds {
+        result.files_added += 1;
+        result.bytes_written += a.size.max(0) as u64;
+        actions.push(Action::Add(a));
+    }
+    let predicate = dirty.as_ref().map(|d| {
+        let list: Vec<String> = d.iter().map(|p| format!("'{p}'")).collect();
+        format!("{PARTITION_COLUMN} IN ({})", list.join(", "))
+    });
+    let op = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
+        predicate,
+    };
+    let txn = Transaction::new_with_last_update(
+        format!("cdrlake-rollup:{}", def.name),
+        crate::now_millis(),
+        Some(crate::now_millis()),
+    );
+    let props = CommitProperties::default()
+        .with_application_transactions(vec![txn])
+        .with_metadata([
+            (STATE_KEY.to_string(), json!(now)),
+            ("cdrlake.operation".to_string(), json!("rollup refresh")),
+            (
+                "cdrlake.partitions".to_string(),
+                match &dirty {
+                    Some(d) => json!(d),
+                    None => json!("all"),
+                },
+            ),
+        ]);
+    let committed = CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), op)
+        .await;
+    match committed {
+        Ok(done) => {
+            result.version = Some(done.version());
+            result.mode = if dirty.is_some() {
+                "partitions"
+            } else {
+                "full"
+            }
+            .into();
+            result.partitions = dirty.map(|d| d.into_iter().collect()).unwrap_or_default();
+            Ok(Some(result))
+        }
+        Err(e) if is_conflict(&e) => Ok(None),
+        Err(e) => Err(delta("committing")(e)),
+    }
+}
+
+fn rollup_writer_properties() -> parquet::file::properties::WriterProperties {
+    use parquet::basic::{Compression, ZstdLevel};
+    parquet::file::properties::WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Page)
+        .build()
+}
+
+/// How one rollup compares with its raw data.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyResult {
+    pub rollup: String,
+    pub rows: u64,
+    /// Rows the raw data gives that the rollup lacks (or has with other values).
+    pub missing_rows: u64,
+    /// Rollup rows the raw data does not give.
+    pub extra_rows: u64,
+    /// Partitions changed since the rollup's last refresh, left out of the comparison (all:
+    /// the rollup must be rebuilt whole; `cdrlake rollup refresh`).
+    pub stale_partitions: Vec<String>,
+    pub stale_all: bool,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifySummary {
+    pub rollups: Vec<VerifyResult>,
+    pub seconds: f64,
+    pub exit_code: i32,
+}
+
+/// Compares every rollup with the same aggregates computed from the raw tables now: row for
+/// row, over the partitions that have not changed since the rollup's last refresh.
+pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
+    let started = Instant::now();
+    let lake = Lake::load_tables(store, &engine_options()).await?;
+    let session = lake.session(&Scope::All, None)?;
+    let mut summary = VerifySummary::default();
+    for def in ROLLUPS {
+        let table = store.open_delta(&store.rollup_url(def.name)).await?;
+        let recorded = match &table {
+            Some(t) => recorded_sources(store, def, t.version()).await?,
+            None => None,
+        };
+        let now = source_versions(&lake, def);
+        let stale = match &recorded {
+            Some(old) => dirty_partitions(store, def, old, &now).await?,
+            None => None,
+        };
+        let expected = cdrlake_engine::sql(&session, def.sql).await?;
+        let fields = expected.schema().fields().clone();
+        let rollup = session.table(def.name).await?.select(
+            fields
+                .iter()
+                .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
+                .collect::<Vec<datafusion::prelude::Expr>>(),
+        )?;
+        let (expected, rollup): (DataFrame, DataFrame) = match &stale {
+            None if recorded.is_none() && table.is_some() => {
+                // Never refreshed (or its state is gone): compare everything; a mismatch is real.
+                (expected, rollup)
+            }
+            None if table.is_none() => (expected, rollup),
+            None => {
+                summary.rollups.push(VerifyResult {
+                    rollup: def.name.to_string(),
+                    rows: rollup.count().await? as u64,
+                    missing_rows: 0,
+                    extra_rows: 0,
+                    stale_partitions: vec![],
+                    stale_all: true,
+                    ok: true,
+                });
+                continue;
+            }
+            Some(parts) if parts.is_empty() => (expected, rollup),
+            Some(parts) => {
+                let keep = !partition_filter(parts)?;
+                (expected.filter(keep.clone())?, rollup.filter(keep)?)
+            }
+        };
+        let rows = rollup.clone().count().await? as u64;
+        let missing = expected.clone().except(rollup.clone())?.count().await? as u64;
+        let extra = rollup.except(expected)?.count().await? as u64;
+        summary.rollups.push(VerifyResult {
+            rollup: def.name.to_string(),
+            rows,
+            missing_rows: missing,
+            extra_rows: extra,
+            stale_partitions: stale.map(|s| s.into_iter().collect()).unwrap_or_default(),
+            stale_all: false,
+            ok: missing == 0 && extra == 0,
+        });
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.exit_code = if summary.rollups.iter().all(|r| r.ok) {
+        EXIT_OK
+    } else {
+        EXIT_MISMATCH
+    };
+    Ok(summary)
+}

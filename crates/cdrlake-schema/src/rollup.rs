@@ -1,0 +1,56 @@
+//! Rollups: hourly aggregates of the raw tables that dashboard reports read instead of raw
+//! calls. Each is one SQL query in `sql/rollups/<name>.sql` over the raw tables, grouped by
+//! `event_date` (the UTC date partition of the rows it summarises) among other columns, and
+//! stored as a Delta table under `rollups/<name>/` partitioned by `event_date`. A change to
+//! one partition of a source table rebuilds that partition of the rollup; a change to a
+//! dimension source (tenants: their time zones) rebuilds all of it.
+
+/// One rollup.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollupDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// Partitioned source tables: a data change in partition D rebuilds partition D.
+    pub fact_sources: &'static [&'static str],
+    /// Dimension sources: any data change rebuilds every partition.
+    pub dimension_sources: &'static [&'static str],
+    /// The query, over the lake's tables, whose result the rollup stores.
+    pub sql: &'static str,
+    /// The columns the rollup's rows are sorted by in each file.
+    pub sort_columns: &'static [&'static str],
+}
+
+impl RollupDef {
+    /// Every source table.
+    pub fn sources(&self) -> impl Iterator<Item = &'static str> {
+        self.fact_sources
+            .iter()
+            .chain(self.dimension_sources)
+            .copied()
+    }
+}
+
+pub const CALLS_HOURLY: RollupDef = RollupDef {
+    name: "calls_hourly",
+    doc: "Calls per tenant, team and tenant-local hour, by end reason and disposition: counts, billable seconds (all, PSTN, per media) and inbound non-conference calls.",
+    fact_sources: &["calls"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/calls_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+};
+
+pub const IMS_HOURLY: RollupDef = RollupDef {
+    name: "ims_hourly",
+    doc: "IM sessions per tenant, team and tenant-local hour, by direction and outcome: sessions and messages.",
+    fact_sources: &["messages"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/ims_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+};
+
+/// Every rollup, in the order jobs refresh them.
+pub const ROLLUPS: &[RollupDef] = &[CALLS_HOURLY, IMS_HOURLY];
+
+pub fn rollup(name: &str) -> Option<&'static RollupDef> {
+    ROLLUPS.iter().find(|r| r.name == name)
+}
