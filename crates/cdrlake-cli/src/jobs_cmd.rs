@@ -118,6 +118,20 @@ fn bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// A step counter for jobs whose work is a list of tables, tenants or rollups.
+fn steps(enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg:>24} [{bar:30}] {pos}/{len} {elapsed}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -212,21 +226,23 @@ pub async fn compact(store: &Store, threads: usize, args: CompactArgs) -> Result
         b.finish_and_clear();
     }
     if !args.json {
-        println!(
-            "{} {} files ({} bytes, {} rows) into {} files ({} bytes) in {:.1} s, {:.0} rows/s",
-            if s.dry_run {
-                "would compact"
-            } else {
-                "compacted"
-            },
-            s.files_in,
-            s.bytes_in,
-            s.rows,
-            s.files_out,
-            s.bytes_out,
-            s.seconds,
-            s.rows_per_second
-        );
+        if s.dry_run {
+            println!(
+                "would compact {} files ({} bytes, {} rows) into about {} files",
+                s.files_in, s.bytes_in, s.rows, s.files_out
+            );
+        } else {
+            println!(
+                "compacted {} files ({} bytes, {} rows) into {} files ({} bytes) in {:.1} s, {:.0} rows/s",
+                s.files_in,
+                s.bytes_in,
+                s.rows,
+                s.files_out,
+                s.bytes_out,
+                s.seconds,
+                s.rows_per_second
+            );
+        }
         for t in s
             .tables
             .iter()
@@ -259,15 +275,20 @@ pub async fn vacuum(store: &Store, args: VacuumArgs) -> Result<i32> {
     let retain = cdrlake_server::users::parse_duration(&args.retain)
         .map_err(anyhow::Error::msg)
         .context("--retain")?;
+    let bar = steps(!args.json);
     let s = cdrlake_jobs::vacuum::vacuum(
         store,
         &VacuumOptions {
             retain,
             allow_short_retention: args.allow_short_retention,
             dry_run: args.dry_run,
+            progress: bar.clone(),
         },
     )
     .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     if args.json {
         print_json(&s)?;
     } else {
@@ -291,7 +312,19 @@ pub async fn retention(store: &Store, cmd: RetentionCommand) -> Result<i32> {
         json,
         no_rollups,
     } = cmd;
-    let s = cdrlake_jobs::retention::apply(store, &RetentionOptions { dry_run, now: None }).await?;
+    let bar = steps(!json);
+    let s = cdrlake_jobs::retention::apply(
+        store,
+        &RetentionOptions {
+            dry_run,
+            now: None,
+            progress: bar.clone(),
+        },
+    )
+    .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     if !json {
         println!(
             "{} {} rows older than their tenant's retention period in {:.1} s",
@@ -333,7 +366,11 @@ pub async fn retention(store: &Store, cmd: RetentionCommand) -> Result<i32> {
 pub async fn rollup(store: &Store, cmd: RollupCommand) -> Result<i32> {
     match cmd {
         RollupCommand::Refresh { full, json } => {
-            let r = cdrlake_jobs::rollup::refresh(store, full).await?;
+            let bar = steps(!json);
+            let r = cdrlake_jobs::rollup::refresh_with(store, full, bar.as_ref()).await?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             if json {
                 print_json(&r)?;
             } else {

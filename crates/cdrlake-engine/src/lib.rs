@@ -28,6 +28,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+pub mod log;
 mod scope;
 pub use scope::Scope;
 
@@ -48,6 +49,8 @@ pub enum EngineError {
     DataFusion(#[from] DataFusionError),
     #[error("{0}")]
     Reference(String),
+    #[error("{0}")]
+    Log(String),
     #[error("{0}")]
     Report(#[from] cdrlake_reports::ReportError),
 }
@@ -215,27 +218,15 @@ impl Lake {
             reference.rate_centers = Some(Arc::new(RateCenters::from_batches(&batches)?));
             tables.push((RATE_CENTERS.to_string(), provider));
         }
-        // Rollups: their Delta tables, or (never refreshed yet) an empty table with the schema
-        // their query has over the tables just loaded.
+        // Rollups: their Delta tables, with the partitions changed since their last refresh
+        // computed from the tables just loaded (see `rollup_provider`).
         let raw = SessionContext::new_with_config(session_config(opts));
         for (name, provider) in &tables {
             raw.register_table(name.as_str(), Arc::clone(provider))?;
         }
         cdrlake_functions::register_all_with(&raw, &reference)?;
         for def in cdrlake_schema::ROLLUPS {
-            let url = store.rollup_url(def.name);
-            let provider: Arc<dyn TableProvider> = match store.open_delta(&url).await? {
-                Some(table) => {
-                    if let Some(v) = table.version() {
-                        versions.insert(def.name.to_string(), v);
-                    }
-                    delta_provider(&ctx, def.name, &table).await?
-                }
-                None => {
-                    let schema = rollup_schema(&raw, def).await?;
-                    Arc::new(MemTable::try_new(schema, vec![vec![]])?)
-                }
-            };
+            let provider = rollup_provider(store, &ctx, &raw, def, &mut versions).await?;
             tables.push((def.name.to_string(), provider));
         }
         let runtime = ctx.runtime_env();
@@ -380,6 +371,75 @@ pub async fn rollup_schema(
     Ok(Arc::new(Schema::new(fields)))
 }
 
+/// A rollup as sessions see it: always equal to its query over the tables loaded with it.
+/// The stored rollup rows serve the partitions whose sources did not change since the rollup's
+/// last refresh; the partitions that did change (an ingest committed, its refresh has not yet)
+/// are computed from the raw tables, so a dashboard is never behind the raw data or ahead of it.
+/// A rollup never refreshed (or stale as a whole) is computed from the raw tables entirely.
+async fn rollup_provider(
+    store: &Store,
+    ctx: &SessionContext,
+    raw: &SessionContext,
+    def: &cdrlake_schema::RollupDef,
+    versions: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<Arc<dyn TableProvider>, EngineError> {
+    use datafusion::catalog::view::ViewTable;
+    use datafusion::prelude::{cast, col, lit};
+    let schema = rollup_schema(raw, def).await?;
+    let project = |df: DataFrame| -> Result<DataFrame, EngineError> {
+        Ok(df.select(
+            schema
+                .fields()
+                .iter()
+                .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
+                .collect::<Vec<Expr>>(),
+        )?)
+    };
+    let computed = project(sql(raw, def.sql).await?)?;
+    let Some(table) = store.open_delta(&store.rollup_url(def.name)).await? else {
+        return Ok(Arc::new(ViewTable::new(
+            computed.into_unoptimized_plan(),
+            None,
+        )));
+    };
+    let now: std::collections::BTreeMap<String, u64> = def
+        .sources()
+        .filter_map(|s| versions.get(s).map(|v| (s.to_string(), *v)))
+        .collect();
+    if let Some(v) = table.version() {
+        versions.insert(def.name.to_string(), v);
+    }
+    let os = store.object_store();
+    let dirty = match log::rollup_sources(os.as_ref(), def, table.version()).await? {
+        Some(old) => log::rollup_dirty(os.as_ref(), def, &old, &now).await?,
+        None => None,
+    };
+    let stored = delta_provider(ctx, def.name, &table).await?;
+    match dirty {
+        Some(d) if d.is_empty() => Ok(stored),
+        None => Ok(Arc::new(ViewTable::new(
+            computed.into_unoptimized_plan(),
+            None,
+        ))),
+        Some(d) => {
+            let parts: Vec<Expr> = d
+                .iter()
+                .map(|p| {
+                    cast(
+                        lit(p.as_str()),
+                        datafusion::arrow::datatypes::DataType::Date32,
+                    )
+                })
+                .collect();
+            let in_dirty = col(cdrlake_schema::PARTITION_COLUMN).in_list(parts, false);
+            let kept = project(raw.read_table(stored)?)?.filter(!in_dirty.clone())?;
+            let fresh = computed.filter(in_dirty)?;
+            let plan = kept.union(fresh)?.into_unoptimized_plan();
+            Ok(Arc::new(ViewTable::new(plan, None)))
+        }
+    }
+}
+
 /// The name of the rate-center reference table, in the store and in SQL.
 pub const RATE_CENTERS: &str = "rate_centers";
 
@@ -409,7 +469,8 @@ pub async fn load_rate_centers(
     Ok(rows)
 }
 
-async fn delta_provider(
+/// A Delta table as a session's table provider (filters re-checked above the scan).
+pub async fn delta_provider(
     ctx: &SessionContext,
     name: &str,
     table: &deltalake::DeltaTable,

@@ -5,8 +5,10 @@
 //! Each partition's rewrite is one Delta commit that removes the input files and adds the new
 //! ones, all with `dataChange = false`: readers see the partition before or after, never both
 //! or half. The commit is made on the snapshot the files were chosen from; a concurrent ingest
-//! (appends) does not conflict with it, while a concurrent compaction or delete of the same
-//! files does. Then the partition is planned again from a fresh snapshot, a few times, and
+//! (appends) does not conflict with it, while a concurrent compaction or retention delete of the
+//! same partition does: every rewrite of a partition carries the application transaction
+//! `cdrlake-rewrite:<table>:<partition>` (see [`crate::rewrite_app_id`]; delta-rs alone would
+//! let two removals of the same file commit when the first has `dataChange = false`). Then the partition is planned again from a fresh snapshot, a few times, and
 //! abandoned cleanly (reported, nothing lost) if it keeps conflicting. Files written by a
 //! rewrite that never committed are unreferenced; `cdrlake vacuum` removes them.
 
@@ -360,11 +362,13 @@ async fn compact_partition(
             predicate: (!part.is_empty()).then(|| format!("{PARTITION_COLUMN} = '{part}'")),
             target_size: opts.target_file_size as i64,
         };
-        let props = CommitProperties::default().with_metadata([
-            ("cdrlake.operation".to_string(), json!("compact")),
-            ("cdrlake.rows".to_string(), json!(result.rows)),
-            ("cdrlake.pid".to_string(), json!(std::process::id())),
-        ]);
+        let props = CommitProperties::default()
+            .with_application_transactions(vec![crate::rewrite_txn(def.name, &part)])
+            .with_metadata([
+                ("cdrlake.operation".to_string(), json!("compact")),
+                ("cdrlake.rows".to_string(), json!(result.rows)),
+                ("cdrlake.pid".to_string(), json!(std::process::id())),
+            ]);
         let snapshot = table.snapshot().map_err(delta("reading the snapshot"))?;
         match CommitBuilder::from(props)
             .with_actions(actions)

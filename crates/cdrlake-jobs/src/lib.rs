@@ -10,7 +10,6 @@
 //! Every job returns a summary (serialisable to JSON) with its metrics and exit code.
 
 pub mod compact;
-pub mod log;
 pub mod retention;
 pub mod rollup;
 pub mod vacuum;
@@ -66,6 +65,28 @@ pub(crate) fn is_conflict(e: &deltalake::DeltaTableError) -> bool {
         deltalake::DeltaTableError::Transaction {
             source: deltalake::kernel::transaction::TransactionError::CommitConflict(_)
         }
+    )
+}
+
+/// The Delta application transaction every rewrite of a table partition carries (compaction,
+/// retention deletes). delta-rs does not count a file removed twice as a conflict when the
+/// first removal has `dataChange = false` (as compaction's does), so two rewrites of the same
+/// files could both commit and count the rows twice; the same app id in both commits is a
+/// conflict that delta-rs always detects, and the later commit is retried on a fresh snapshot.
+pub fn rewrite_app_id(table: &str, partition: &str) -> String {
+    if partition.is_empty() {
+        format!("cdrlake-rewrite:{table}")
+    } else {
+        format!("cdrlake-rewrite:{table}:{partition}")
+    }
+}
+
+pub(crate) fn rewrite_txn(table: &str, partition: &str) -> deltalake::kernel::Transaction {
+    let now = now_millis();
+    deltalake::kernel::Transaction::new_with_last_update(
+        rewrite_app_id(table, partition),
+        now,
+        Some(now),
     )
 }
 

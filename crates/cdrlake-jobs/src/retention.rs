@@ -26,6 +26,8 @@ pub struct RetentionOptions {
     pub dry_run: bool,
     /// The current time (tests pin it); None: the clock.
     pub now: Option<DateTime<Utc>>,
+    /// Progress bar (on a terminal): one step per tenant.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +87,9 @@ pub async fn apply(store: &Store, opts: &RetentionOptions) -> Result<RetentionSu
         dry_run: opts.dry_run,
         ..Default::default()
     };
+    if let Some(p) = &opts.progress {
+        p.set_length(tenants.iter().map(|b| b.num_rows() as u64).sum());
+    }
     for b in &tenants {
         let ids = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
             .map_err(ctx("reading tenants"))?;
@@ -97,6 +102,10 @@ pub async fn apply(store: &Store, opts: &RetentionOptions) -> Result<RetentionSu
                 continue;
             }
             let tenant = ids.value(i).to_string();
+            if let Some(p) = &opts.progress {
+                p.set_message(tenant.clone());
+                p.inc(1);
+            }
             let retention_days = days.value(i);
             let cutoff = now - chrono::Duration::days(i64::from(retention_days.max(0)));
             let mut t = TenantRetention {
@@ -123,7 +132,7 @@ pub async fn apply(store: &Store, opts: &RetentionOptions) -> Result<RetentionSu
                 let deleted = if opts.dry_run {
                     Some(n)
                 } else {
-                    delete(store, def, pred, n).await?
+                    delete(store, def, pred, cutoff.date_naive(), n).await?
                 };
                 match deleted {
                     Some(d) => {
@@ -151,21 +160,61 @@ pub async fn apply(store: &Store, opts: &RetentionOptions) -> Result<RetentionSu
 
 /// Deletes the rows matching `pred` in one commit; the number deleted (`counted` when delta-rs
 /// removed whole files without counting), or None after repeated conflicts.
+///
+/// The delete is limited to the partitions up to the cutoff date that the table has when it is
+/// planned, and its commit carries the rewrite app id of each ([`crate::rewrite_app_id`]), so a
+/// compaction of one of them committed meanwhile is a conflict (and this is tried again), never
+/// a second copy of the rows.
 async fn delete(
     store: &Store,
     def: &'static TableDef,
     pred: Expr,
+    cutoff_date: chrono::NaiveDate,
     counted: u64,
 ) -> Result<Option<u64>, JobError> {
+    let last = cutoff_date.format("%Y-%m-%d").to_string();
     for _ in 0..MAX_ATTEMPTS {
         let table = store
             .open_delta(&store.table_url(def.name))
             .await?
             .ok_or_else(|| JobError(format!("retention: table {} disappeared", def.name)))?;
+        let snapshot = table
+            .snapshot()
+            .map_err(ctx::<deltalake::DeltaTableError>("reading the snapshot"))?;
+        let parts: std::collections::BTreeSet<String> = snapshot
+            .log_data()
+            .iter()
+            .filter_map(|f| {
+                f.partition_values_map()
+                    .get(PARTITION_COLUMN)
+                    .cloned()
+                    .flatten()
+            })
+            .filter(|p| p.as_str() <= last.as_str())
+            .collect();
+        if parts.is_empty() {
+            return Ok(Some(0));
+        }
+        let mut list = Vec::with_capacity(parts.len());
+        for p in &parts {
+            list.push(lit(ScalarValue::Date32(Some(crate::date_days(p)?))));
+        }
+        let txns = parts
+            .iter()
+            .map(|p| crate::rewrite_txn(def.name, p))
+            .collect::<Vec<_>>();
         let done = table
             .delete()
-            .with_predicate(pred.clone())
+            .with_predicate(pred.clone().and(col(PARTITION_COLUMN).in_list(list, false)))
             .with_writer_properties(cdrlake_store::writer_properties(def))
+            .with_commit_properties(
+                deltalake::kernel::transaction::CommitProperties::default()
+                    .with_application_transactions(txns)
+                    .with_metadata([(
+                        "cdrlake.operation".to_string(),
+                        serde_json::json!("retention"),
+                    )]),
+            )
             .await;
         match done {
             Ok((_, metrics)) => {

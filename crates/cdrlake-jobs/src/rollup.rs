@@ -29,11 +29,10 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::log::{Changes, changes, latest_metadata};
 use crate::{EXIT_ABANDONED, EXIT_MISMATCH, EXIT_OK, JobError, ctx, date_days, is_conflict};
 
 /// The commit metadata key holding the source versions a rollup commit was computed from.
-pub const STATE_KEY: &str = "cdrlake.rollup_sources";
+pub const STATE_KEY: &str = cdrlake_engine::log::ROLLUP_STATE_KEY;
 const MAX_ATTEMPTS: usize = 5;
 
 /// What one rollup's refresh did.
@@ -69,10 +68,26 @@ fn engine_options() -> EngineOptions {
 
 /// Brings every rollup up to date with the lake (`full`: rebuilds them whole).
 pub async fn refresh(store: &Store, full: bool) -> Result<RefreshSummary, JobError> {
+    refresh_with(store, full, None).await
+}
+
+/// [`refresh`] with a progress bar (one step per rollup).
+pub async fn refresh_with(
+    store: &Store,
+    full: bool,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<RefreshSummary, JobError> {
     let started = Instant::now();
     let mut summary = RefreshSummary::default();
     let mut lake = Lake::load_tables(store, &engine_options()).await?;
+    if let Some(p) = progress {
+        p.set_length(ROLLUPS.len() as u64);
+    }
     for def in ROLLUPS {
+        if let Some(p) = progress {
+            p.set_message(def.name);
+            p.inc(1);
+        }
         let t0 = Instant::now();
         let mut result = None;
         for attempt in 0..MAX_ATTEMPTS {
@@ -112,10 +127,6 @@ pub async fn refresh(store: &Store, full: bool) -> Result<RefreshSummary, JobErr
     Ok(summary)
 }
 
-fn prefix(def: &RollupDef) -> String {
-    format!("rollups/{}", def.name)
-}
-
 /// The source versions each of a rollup's sources has in `lake`.
 fn source_versions(lake: &Lake, def: &RollupDef) -> BTreeMap<String, u64> {
     def.sources()
@@ -123,46 +134,21 @@ fn source_versions(lake: &Lake, def: &RollupDef) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The source versions recorded by the rollup's latest refresh commit.
 async fn recorded_sources(
     store: &Store,
     def: &RollupDef,
     version: Option<u64>,
 ) -> Result<Option<BTreeMap<String, u64>>, JobError> {
-    let Some(v) = version else { return Ok(None) };
-    let os = store.object_store();
-    let found = latest_metadata(os.as_ref(), &prefix(def), v, STATE_KEY, 200).await?;
-    Ok(found.and_then(|v| serde_json::from_value(v).ok()))
+    Ok(cdrlake_engine::log::rollup_sources(store.object_store().as_ref(), def, version).await?)
 }
 
-/// The partitions to rebuild to go from the `old` source versions to `now`; None: all of them.
 async fn dirty_partitions(
     store: &Store,
     def: &RollupDef,
     old: &BTreeMap<String, u64>,
     now: &BTreeMap<String, u64>,
 ) -> Result<Option<BTreeSet<String>>, JobError> {
-    let os = store.object_store();
-    let mut dirty = BTreeSet::new();
-    for s in def.sources() {
-        match (old.get(s), now.get(s)) {
-            (None, None) => {}
-            (Some(o), Some(n)) if o == n => {}
-            (Some(o), Some(n)) if o < n => {
-                match changes(os.as_ref(), &format!("tables/{s}"), *o, *n).await? {
-                    Changes::Everything => return Ok(None),
-                    Changes::Partitions(p) => {
-                        if def.dimension_sources.contains(&s) && !p.is_empty() {
-                            return Ok(None);
-                        }
-                        dirty.extend(p);
-                    }
-                }
-            }
-            _ => return Ok(None),
-        }
-    }
-    Ok(Some(dirty))
+    Ok(cdrlake_engine::log::rollup_dirty(store.object_store().as_ref(), def, old, now).await?)
 }
 
 fn partition_filter(parts: &BTreeSet<String>) -> Result<datafusion::prelude::Expr, JobError> {
@@ -203,11 +189,12 @@ async fn refresh_one(
         sources: now.clone(),
         seconds: 0.0,
     };
-    if let Some(d) = &dirty
-        && d.is_empty()
-    {
+    let nothing_changed = dirty.as_ref().is_some_and(|d| d.is_empty());
+    if nothing_changed && recorded.as_ref() == Some(&now) {
         return Ok(Some(result));
     }
+    // Sources moved without changing rows (compaction): a commit of the new versions alone,
+    // so later loads of the lake do not read those commits again.
 
     let session = lake.session(&Scope::All, None)?;
     let schema = cdrlake_engine::rollup_schema(&session, def).await?;
@@ -220,7 +207,7 @@ async fn refresh_one(
             .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
             .collect::<Vec<datafusion::prelude::Expr>>(),
     )?;
-    if let Some(parts) = &dirty {
+    if let Some(parts) = dirty.as_ref().filter(|d| !d.is_empty()) {
         df = df.filter(partition_filter(parts)?)?;
     }
     df = df.sort(
@@ -229,10 +216,13 @@ async fn refresh_one(
             .map(|c| col(*c).sort(true, true))
             .collect(),
     )?;
-    let batches = df
-        .collect()
-        .await
-        .map_err(ctx(format!("computing rollup {}", def.name)))?;
+    let batches = if nothing_changed {
+        vec![]
+    } else {
+        df.collect()
+            .await
+            .map_err(ctx(format!("computing rollup {}", def.name)))?
+    };
 
     let table = match existing {
         Some(t) => t,
@@ -269,12 +259,16 @@ async fn refresh_one(
         result.bytes_written += a.size.max(0) as u64;
         actions.push(Action::Add(a));
     }
-    let predicate = dirty.as_ref().map(|d| {
+    let predicate = dirty.as_ref().filter(|d| !d.is_empty()).map(|d| {
         let list: Vec<String> = d.iter().map(|p| format!("'{p}'")).collect();
         format!("{PARTITION_COLUMN} IN ({})", list.join(", "))
     });
     let op = DeltaOperation::Write {
-        mode: SaveMode::Overwrite,
+        mode: if nothing_changed {
+            SaveMode::Append
+        } else {
+            SaveMode::Overwrite
+        },
         partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
         predicate,
     };
@@ -303,10 +297,10 @@ async fn refresh_one(
     match committed {
         Ok(done) => {
             result.version = Some(done.version());
-            result.mode = if dirty.is_some() {
-                "partitions"
-            } else {
-                "full"
+            result.mode = match &dirty {
+                Some(d) if d.is_empty() => "up_to_date",
+                Some(_) => "partitions",
+                None => "full",
             }
             .into();
             result.partitions = dirty.map(|d| d.into_iter().collect()).unwrap_or_default();
@@ -368,7 +362,14 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
         };
         let expected = cdrlake_engine::sql(&session, def.sql).await?;
         let fields = expected.schema().fields().clone();
-        let rollup = session.table(def.name).await?.select(
+        let stored: std::sync::Arc<dyn datafusion::catalog::TableProvider> = match &table {
+            Some(t) => cdrlake_engine::delta_provider(&session, def.name, t).await?,
+            None => std::sync::Arc::new(datafusion::datasource::MemTable::try_new(
+                cdrlake_engine::rollup_schema(&session, def).await?,
+                vec![vec![]],
+            )?),
+        };
+        let rollup = session.read_table(stored)?.select(
             fields
                 .iter()
                 .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))

@@ -22,6 +22,8 @@ pub struct VacuumOptions {
     pub retain: Duration,
     pub allow_short_retention: bool,
     pub dry_run: bool,
+    /// Progress bar (on a terminal): one step per table.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl Default for VacuumOptions {
@@ -30,6 +32,7 @@ impl Default for VacuumOptions {
             retain: DEFAULT_RETAIN,
             allow_short_retention: false,
             dry_run: false,
+            progress: None,
         }
     }
 }
@@ -82,7 +85,15 @@ pub async fn vacuum(store: &Store, opts: &VacuumOptions) -> Result<VacuumSummary
         retain_seconds: opts.retain.as_secs(),
         ..Default::default()
     };
-    for folder in table_folders() {
+    let folders = table_folders();
+    if let Some(p) = &opts.progress {
+        p.set_length(folders.len() as u64);
+    }
+    for folder in folders {
+        if let Some(p) = &opts.progress {
+            p.set_message(folder.clone());
+            p.inc(1);
+        }
         let url = store.join(&format!("{folder}/"));
         let Some(table) = store.open_delta(&url).await? else {
             continue;

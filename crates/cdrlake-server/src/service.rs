@@ -963,6 +963,11 @@ impl CdrlakeFlightSql {
             rows_ingested = summary.rows_ingested, rows_quarantined = summary.rows_quarantined,
             "ingested a DoPut batch"
         );
+        // Keep the rollups in step. Were this to fail, queries would still be right (the lake
+        // computes the partitions a rollup has not caught up with), only slower.
+        if let Err(e) = cdrlake_jobs::rollup::refresh(&self.inner.store, false).await {
+            tracing::warn!(error = %e, "refreshing the rollups after a DoPut ingest");
+        }
         self.reload().await?;
         Ok(rows as i64)
     }
