@@ -218,7 +218,8 @@ def delta_tables(store: str) -> list[Path]:
     for kind in ("tables", "quarantine", "rollups", "reference"):
         d = Path(store) / kind
         if d.is_dir():
-            out.extend(sorted(p for p in d.iterdir() if (p / "_delta_log").is_dir()))
+            # rollups/<name>/v<N> are one level deeper than tables/<table>
+            out.extend(sorted(p.parent for p in d.rglob("_delta_log") if p.is_dir()))
     return out
 
 

@@ -157,23 +157,54 @@ ROLLUP_SQL = {
         SELECT m.event_date, m.tenant_id, m.team_id,
                date_trunc('hour', timezone(t.time_zone, m.start_time)) AS local_hour,
                m.direction, m.outcome,
-               count(*) AS sessions, sum(m.message_count) AS messages
+               count(*) AS sessions, sum(m.message_count) AS messages,
+               sum(epoch(m.end_time) - epoch(m.start_time))
+                   FILTER (WHERE m.outcome = 'accepted' AND m.end_time IS NOT NULL) AS accepted_s,
+               count(*) FILTER (WHERE m.outcome = 'accepted' AND m.end_time IS NOT NULL) AS accepted_timed
         FROM messages m JOIN tenants t USING (tenant_id) GROUP BY ALL""",
+    "team_calls_hourly": """
+        WITH q AS (SELECT DISTINCT tenant_id, number FROM numbers WHERE number_type = 'queue'),
+        c AS (
+            SELECT c.*, t.time_zone,
+                   c.direction = 'inbound' AND q.number IS NULL AS inbound_direct,
+                   c.direction = 'outbound' OR (c.direction = 'inbound' AND q.number IS NULL) AS direct
+            FROM calls c JOIN tenants t USING (tenant_id)
+            LEFT JOIN q ON q.tenant_id = c.tenant_id AND q.number = c.callee_number
+            WHERE c.team_id IS NOT NULL AND c.conference_id IS NULL)
+        SELECT event_date, tenant_id, team_id,
+               date_trunc('hour', timezone(time_zone, invite_time)) AS local_hour,
+               count(*) FILTER (WHERE direction = 'inbound' AND disposition = 'answered') AS accepted_calls,
+               count(*) FILTER (WHERE direction = 'inbound'
+                                  AND disposition IN ('lost_to_queue', 'no_answer', 'busy')) AS lost_calls,
+               count(*) AS total_calls,
+               count(*) FILTER (WHERE inbound_direct) AS inbound_direct_calls,
+               count(*) FILTER (WHERE direction = 'outbound') AS outbound_direct_calls,
+               count(*) FILTER (WHERE direction = 'internal') AS internal_calls,
+               sum(billable_s) FILTER (WHERE disposition = 'answered') AS answered_s,
+               count(*) FILTER (WHERE disposition = 'answered') AS answered_calls,
+               sum(billable_s) FILTER (WHERE disposition = 'answered' AND direct) AS direct_answered_s,
+               count(*) FILTER (WHERE disposition = 'answered' AND direct) AS direct_answered_calls,
+               count(*) FILTER (WHERE voicemail) AS voicemails
+        FROM c GROUP BY ALL""",
 }
 
 
 def lake_in_duckdb(lake: Cdrlake) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    for t in ("calls", "messages", "tenants"):
+    for t in ("calls", "messages", "tenants", "numbers"):
         con.register(t, read(lake, t))
     for r in ROLLUP_SQL:
-        con.register(r, delta(lake, f"rollups/{r}").to_pyarrow_table())
+        con.register(r, delta(lake, f"rollups/{r}/v1").to_pyarrow_table())
     return con
 
 
 def rollup_differences(con: duckdb.DuckDBPyConnection, rollup: str) -> tuple[int, int]:
     """(rows DuckDB computes that the rollup lacks, rollup rows DuckDB does not compute)."""
-    cols = ", ".join(c[0] for c in con.execute(f"DESCRIBE {rollup}").fetchall())
+    # Durations are sums of doubles: compared to the millisecond, whatever the order of addition.
+    cols = ", ".join(
+        f"round({c[0]}, 3) AS {c[0]}" if c[0] == "accepted_s" else c[0]
+        for c in con.execute(f"DESCRIBE {rollup}").fetchall()
+    )
     expected = f"SELECT {cols} FROM ({ROLLUP_SQL[rollup]})"
     got = f"SELECT {cols} FROM {rollup}"
     missing = con.execute(f"SELECT count(*) FROM ({expected} EXCEPT ALL {got})").fetchone()[0]
@@ -579,7 +610,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     lake = copy_lake(retention_template, cdrlake_bin, tmp_path / "lake")
     before = {t: read(lake, t) for t in FACTS}
     disk, v0 = disk_files(lake), versions(lake)
-    folders = [f"tables/{t}" for t in FACTS] + [f"rollups/{r}" for r in ROLLUP_SQL]
+    folders = [f"tables/{t}" for t in FACTS] + [f"rollups/{r}/v1" for r in ROLLUP_SQL]
     files_before = {f: active_files(lake, f) for f in folders}
 
     started = datetime.now(timezone.utc)
@@ -607,6 +638,8 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     # Only the partitions that lost rows were refreshed, and the rollups agree with the tables.
     changed = {"calls_hourly": partitions_of_deleted_rows(before, after, "calls"),
                "ims_hourly": partitions_of_deleted_rows(before, after, "messages")}
+    # Every partition whose calls changed, team calls or not: the refresh works per partition.
+    changed["team_calls_hourly"] = changed["calls_hourly"]
     for r in done["rollups"]["rollups"]:
         assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
     assert_rollups_verified(lake)
@@ -654,14 +687,16 @@ def test_rollups_agree_with_the_raw_tables(lake):
 def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
     """The partitions of each rollup that the files landed since `landed` change."""
     new = landing_files(lake) - landed
+    calls = sorted(utc_dates([p for p in new if p.parts[-3] == "calls"], "invite_time"))
     return {
-        "calls_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "calls"], "invite_time")),
+        "calls_hourly": calls,
+        "team_calls_hourly": calls,
         "ims_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "messages"], "start_time")),
     }
 
 
 def rollup_files_by_partition(lake: Cdrlake) -> dict[str, dict[str, set[str]]]:
-    return {r: by_partition(active_files(lake, f"rollups/{r}")) for r in ROLLUP_SQL}
+    return {r: by_partition(active_files(lake, f"rollups/{r}/v1")) for r in ROLLUP_SQL}
 
 
 def test_rollups_refresh_only_the_partitions_that_changed(lake):
@@ -713,7 +748,7 @@ def test_rollups_refresh_only_the_partitions_that_changed(lake):
 
 
 def test_rollup_verify_catches_a_tampered_rollup_and_a_full_refresh_repairs_it(lake):
-    path = f"{lake.store}/rollups/calls_hourly"
+    path = f"{lake.store}/rollups/calls_hourly/v1"
     rollup = DeltaTable(path).to_pyarrow_table()
     calls = rollup["calls"].to_pylist()
     calls[0] += 1

@@ -75,7 +75,8 @@ enum Command {
     /// Apply each tenant's retention period.
     #[command(subcommand)]
     Retention(jobs_cmd::RetentionCommand),
-    /// Refresh or verify the hourly rollups dashboards read (calls_hourly, ims_hourly).
+    /// Refresh or verify the hourly rollups dashboards read (calls_hourly, ims_hourly,
+    /// team_calls_hourly).
     #[command(subcommand)]
     Rollup(jobs_cmd::RollupCommand),
     /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,

@@ -154,7 +154,7 @@ impl Lake {
             prefixes.push(format!("quarantine/{}/_delta_log", def.name));
         }
         for def in cdrlake_schema::ROLLUPS {
-            prefixes.push(format!("rollups/{}/_delta_log", def.name));
+            prefixes.push(format!("{}/_delta_log", def.folder()));
         }
         prefixes.push(format!("reference/{RATE_CENTERS}/_delta_log"));
         let os = store.object_store();
@@ -396,7 +396,7 @@ async fn rollup_provider(
         )?)
     };
     let computed = project(sql(raw, def.sql).await?)?;
-    let Some(table) = store.open_delta(&store.rollup_url(def.name)).await? else {
+    let Some(table) = store.open_delta(&store.rollup_url(def)).await? else {
         return Ok(Arc::new(ViewTable::new(
             computed.into_unoptimized_plan(),
             None,

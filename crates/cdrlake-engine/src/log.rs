@@ -98,7 +98,7 @@ pub async fn rollup_sources(
     version: Option<u64>,
 ) -> Result<Option<BTreeMap<String, u64>>, EngineError> {
     let Some(v) = version else { return Ok(None) };
-    let prefix = format!("rollups/{}", def.name);
+    let prefix = def.folder();
     let found = latest_metadata(os, &prefix, v, ROLLUP_STATE_KEY, 200).await?;
     Ok(found.and_then(|v| serde_json::from_value(v).ok()))
 }

@@ -92,7 +92,7 @@ pub(crate) fn team_link(table: &str) -> Option<TeamLink> {
     Some(match table {
         "calls" | "messages" | "users" | "teams" => TeamLink::Column,
         // Rollups carry the tenant and team of the rows they summarise.
-        "calls_hourly" | "ims_hourly" => TeamLink::Column,
+        r if cdrlake_schema::rollup::rollup(r).is_some() => TeamLink::Column,
         "streams" => TeamLink::Call,
         "registrations" => TeamLink::User("user_id"),
         "numbers" => TeamLink::User("assigned_to"),

@@ -182,7 +182,13 @@ pub async fn compact(store: &Store, opts: CompactOptions) -> Result<CompactSumma
             ..Default::default()
         };
         let url = store.table_url(def.name);
-        let Some(table) = store.open_delta(&url).await? else {
+        // --since selects partitions by date: tables without date partitions are left alone.
+        let skip = since.is_some() && def.time_column.is_none();
+        let Some(table) = (if skip {
+            None
+        } else {
+            store.open_delta(&url).await?
+        }) else {
             summary.tables.push(t);
             continue;
         };
@@ -419,16 +425,17 @@ async fn read_sorted(
         .map_err(ctx("reading task"))??;
         batches.append(&mut got);
     }
-    let Some(first) = batches.first() else {
+    if batches.is_empty() {
         return Ok(None);
-    };
-    let schema = first.schema();
-    if batches.iter().any(|b| b.schema() != schema) {
-        return Err(JobError(format!(
-            "compacting {}: the files of partition '{part}' have different schemas",
-            def.name
-        )));
     }
+    // Files written by other writers (delta-rs's delete writes view types) may differ in
+    // representation: every batch is cast to the table's own column types.
+    let schema = file_schema(def);
+    let batches = batches
+        .iter()
+        .map(|b| conform(b, &schema))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| JobError(format!("compacting {} partition '{part}': {e}", def.name)))?;
     let sort_columns: Vec<&str> = def.sort_columns.to_vec();
     let part = part.to_string();
     let partitioned = def.time_column.is_some();
@@ -468,4 +475,34 @@ async fn read_sorted(
     })
     .await
     .map_err(ctx("sorting task"))?
+}
+
+/// The columns of the table's data files: its schema without the partition column, every
+/// column nullable (a required column's values were validated at ingest).
+fn file_schema(def: &TableDef) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        def.arrow_schema()
+            .fields()
+            .iter()
+            .filter(|f| f.name() != PARTITION_COLUMN)
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<Field>>(),
+    ))
+}
+
+/// A batch with exactly `schema`'s columns, cast where the types differ (`Utf8View` to `Utf8`).
+fn conform(batch: &RecordBatch, schema: &Arc<Schema>) -> Result<RecordBatch, String> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let c = batch
+            .column_by_name(f.name())
+            .ok_or_else(|| format!("a data file lacks column {}", f.name()))?;
+        columns.push(if c.data_type() == f.data_type() {
+            Arc::clone(c)
+        } else {
+            arrow::compute::cast(c, f.data_type())
+                .map_err(|e| format!("column {}: {e}", f.name()))?
+        });
+    }
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
 }

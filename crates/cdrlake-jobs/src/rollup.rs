@@ -166,7 +166,7 @@ async fn refresh_one(
     def: &RollupDef,
     full: bool,
 ) -> Result<Option<RollupResult>, JobError> {
-    let url = store.rollup_url(def.name);
+    let url = store.rollup_url(def);
     let existing = store.open_delta(&url).await?;
     let now = source_versions(lake, def);
     let recorded = match &existing {
@@ -226,7 +226,7 @@ async fn refresh_one(
 
     let table = match existing {
         Some(t) => t,
-        None => store.open_or_create_rollup(def.name, &schema).await?,
+        None => store.open_or_create_rollup(def, &schema).await?,
     };
     let delta =
         |what: &str| ctx::<deltalake::DeltaTableError>(format!("rollup {}: {what}", def.name));
@@ -350,7 +350,7 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
     let session = lake.session(&Scope::All, None)?;
     let mut summary = VerifySummary::default();
     for def in ROLLUPS {
-        let table = store.open_delta(&store.rollup_url(def.name)).await?;
+        let table = store.open_delta(&store.rollup_url(def)).await?;
         let recorded = match &table {
             Some(t) => recorded_sources(store, def, t.version()).await?,
             None => None,

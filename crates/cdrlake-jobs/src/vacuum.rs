@@ -39,7 +39,7 @@ impl Default for VacuumOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VacuumTable {
-    /// The table's folder under the store (`tables/calls`, `rollups/calls_hourly`, ...).
+    /// The table's folder under the store (`tables/calls`, `rollups/calls_hourly/v1`, ...).
     pub table: String,
     pub files_deleted: u64,
     /// The files deleted (or, with `--dry-run`, that would be), relative to the table.
@@ -64,7 +64,7 @@ pub fn table_folders() -> Vec<String> {
         out.push(format!("quarantine/{}", def.name));
     }
     for def in cdrlake_schema::ROLLUPS {
-        out.push(format!("rollups/{}", def.name));
+        out.push(def.folder());
     }
     out.push("reference/rate_centers".to_string());
     out

@@ -1,7 +1,7 @@
 //! Rollups: hourly aggregates of the raw tables that dashboard reports read instead of raw
 //! calls. Each is one SQL query in `sql/rollups/<name>.sql` over the raw tables, grouped by
 //! `event_date` (the UTC date partition of the rows it summarises) among other columns, and
-//! stored as a Delta table under `rollups/<name>/` partitioned by `event_date`. A change to
+//! stored as a Delta table under `rollups/<name>/v<version>/` partitioned by `event_date`. A change to
 //! one partition of a source table rebuilds that partition of the rollup; a change to a
 //! dimension source (tenants: their time zones) rebuilds all of it.
 
@@ -9,6 +9,9 @@
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RollupDef {
     pub name: &'static str,
+    /// Bumped whenever the query changes: each version has its own Delta table, so a changed
+    /// rollup is built afresh beside the old one (which `rm -r` may then remove).
+    pub version: u32,
     pub doc: &'static str,
     /// Partitioned source tables: a data change in partition D rebuilds partition D.
     pub fact_sources: &'static [&'static str],
@@ -21,6 +24,11 @@ pub struct RollupDef {
 }
 
 impl RollupDef {
+    /// The rollup's Delta table, relative to the store root: `rollups/<name>/v<version>`.
+    pub fn folder(&self) -> String {
+        format!("rollups/{}/v{}", self.name, self.version)
+    }
+
     /// Every source table.
     pub fn sources(&self) -> impl Iterator<Item = &'static str> {
         self.fact_sources
@@ -32,6 +40,7 @@ impl RollupDef {
 
 pub const CALLS_HOURLY: RollupDef = RollupDef {
     name: "calls_hourly",
+    version: 1,
     doc: "Calls per tenant, team and tenant-local hour, by end reason and disposition: counts, billable seconds (all, PSTN, per media) and inbound non-conference calls.",
     fact_sources: &["calls"],
     dimension_sources: &["tenants"],
@@ -41,15 +50,26 @@ pub const CALLS_HOURLY: RollupDef = RollupDef {
 
 pub const IMS_HOURLY: RollupDef = RollupDef {
     name: "ims_hourly",
-    doc: "IM sessions per tenant, team and tenant-local hour, by direction and outcome: sessions and messages.",
+    version: 1,
+    doc: "IM sessions per tenant, team and tenant-local hour, by direction and outcome: sessions, messages, and the duration of the accepted sessions.",
     fact_sources: &["messages"],
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/ims_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
 };
 
+pub const TEAM_CALLS_HOURLY: RollupDef = RollupDef {
+    name: "team_calls_hourly",
+    version: 1,
+    doc: "Team calls (with a team, not conference legs) per tenant, team and tenant-local hour: accepted, lost, by direction, direct (not to a queue number), answered seconds, voicemails.",
+    fact_sources: &["calls"],
+    dimension_sources: &["tenants", "numbers"],
+    sql: include_str!("../../../sql/rollups/team_calls_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+};
+
 /// Every rollup, in the order jobs refresh them.
-pub const ROLLUPS: &[RollupDef] = &[CALLS_HOURLY, IMS_HOURLY];
+pub const ROLLUPS: &[RollupDef] = &[CALLS_HOURLY, IMS_HOURLY, TEAM_CALLS_HOURLY];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
     ROLLUPS.iter().find(|r| r.name == name)

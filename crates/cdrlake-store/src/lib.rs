@@ -8,7 +8,7 @@
 //! landing/<table>/...      Parquet, CSV or JSON Lines dropped by pipelines (any sub-folders)
 //! tables/<table>/          the curated Delta table
 //! quarantine/<table>/      a Delta table of the rows ingest rejected, with the reason
-//! rollups/<name>/          hourly aggregates of the tables, for dashboards
+//! rollups/<name>/v<N>/     hourly aggregates of the tables, for dashboards
 //! ```
 
 use std::collections::HashMap;
@@ -173,9 +173,10 @@ impl Store {
         self.join(&format!("quarantine/{table}/"))
     }
 
-    /// `rollups/<name>/` as a URL: the hourly aggregates dashboards read (`cdrlake rollup`).
-    pub fn rollup_url(&self, name: &str) -> Url {
-        self.join(&format!("rollups/{name}/"))
+    /// `rollups/<name>/v<version>/` as a URL: the hourly aggregates dashboards read
+    /// (`cdrlake rollup`).
+    pub fn rollup_url(&self, def: &cdrlake_schema::RollupDef) -> Url {
+        self.join(&format!("{}/", def.folder()))
     }
 
     /// `reference/<name>/` as a URL: user-loaded reference tables (rate centers).
@@ -270,10 +271,11 @@ impl Store {
     /// Opens the Delta table of a rollup, creating it (partitioned by `event_date`) when absent.
     pub async fn open_or_create_rollup(
         &self,
-        name: &str,
+        def: &cdrlake_schema::RollupDef,
         schema: &arrow::datatypes::Schema,
     ) -> Result<DeltaTable> {
-        let url = self.rollup_url(name);
+        let url = self.rollup_url(def);
+        let name = def.name;
         self.open_or_create(
             &url,
             schema,
