@@ -186,12 +186,46 @@ ROLLUP_SQL = {
                count(*) FILTER (WHERE disposition = 'answered' AND direct) AS direct_answered_calls,
                count(*) FILTER (WHERE voicemail) AS voicemails
         FROM c GROUP BY ALL""",
+    "activity_hourly": """
+        WITH a AS (
+            SELECT c.event_date, c.tenant_id, c.team_id, timezone(t.time_zone, c.invite_time) AS lt,
+                   1 AS calls, (c.disposition = 'answered')::INT AS answered_calls,
+                   c.billable_s, CASE WHEN c.is_pstn THEN c.billable_s ELSE 0 END AS pstn_billable_s,
+                   (c.disposition = 'answered' AND c.media = 'audio')::INT AS audio_calls,
+                   CASE WHEN c.disposition = 'answered' AND c.media = 'audio' THEN c.billable_s END AS audio_billable_s,
+                   (c.disposition = 'answered' AND c.media = 'video')::INT AS video_calls,
+                   CASE WHEN c.disposition = 'answered' AND c.media = 'video' THEN c.billable_s END AS video_billable_s,
+                   (c.disposition = 'answered' AND c.media = 'app_sharing')::INT AS app_sharing_calls,
+                   (c.disposition = 'answered' AND c.media = 'file_transfer')::INT AS file_transfer_calls,
+                   0 AS im_sessions, NULL::BIGINT AS im_messages, 0 AS accepted_ims, NULL::BIGINT AS accepted_im_messages
+            FROM calls c JOIN tenants t USING (tenant_id)
+            UNION ALL BY NAME
+            SELECT m.event_date, m.tenant_id, m.team_id, timezone(t.time_zone, m.start_time) AS lt,
+                   1 AS im_sessions, m.message_count::BIGINT AS im_messages,
+                   (m.outcome = 'accepted')::INT AS accepted_ims,
+                   CASE WHEN m.outcome = 'accepted' THEN m.message_count::BIGINT END AS accepted_im_messages
+            FROM messages m JOIN tenants t USING (tenant_id))
+        SELECT event_date, tenant_id, team_id, date_trunc('hour', lt) AS local_hour,
+               coalesce(sum(calls), 0) AS calls, coalesce(sum(answered_calls), 0) AS answered_calls,
+               sum(billable_s) AS billable_s, sum(pstn_billable_s) AS pstn_billable_s,
+               coalesce(sum(audio_calls), 0) AS audio_calls, sum(audio_billable_s) AS audio_billable_s,
+               coalesce(sum(video_calls), 0) AS video_calls, sum(video_billable_s) AS video_billable_s,
+               coalesce(sum(app_sharing_calls), 0) AS app_sharing_calls,
+               coalesce(sum(file_transfer_calls), 0) AS file_transfer_calls,
+               coalesce(sum(im_sessions), 0) AS im_sessions, sum(im_messages) AS im_messages,
+               coalesce(sum(accepted_ims), 0) AS accepted_ims, sum(accepted_im_messages) AS accepted_im_messages
+        FROM a GROUP BY ALL""",
+    "logins_hourly": """
+        SELECT r.event_date, r.tenant_id, r.user_id,
+               date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
+        FROM registrations r JOIN tenants t USING (tenant_id)
+        WHERE r.event_type = 'login' AND r.success GROUP BY ALL""",
 }
 
 
 def lake_in_duckdb(lake: Cdrlake) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    for t in ("calls", "messages", "tenants", "numbers"):
+    for t in ("calls", "messages", "registrations", "tenants", "numbers"):
         con.register(t, read(lake, t))
     for r in ROLLUP_SQL:
         con.register(r, delta(lake, f"rollups/{r}/v1").to_pyarrow_table())
@@ -640,6 +674,8 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
                "ims_hourly": partitions_of_deleted_rows(before, after, "messages")}
     # Every partition whose calls changed, team calls or not: the refresh works per partition.
     changed["team_calls_hourly"] = changed["calls_hourly"]
+    changed["activity_hourly"] = sorted(set(changed["calls_hourly"]) | set(changed["ims_hourly"]))
+    changed["logins_hourly"] = partitions_of_deleted_rows(before, after, "registrations")
     for r in done["rollups"]["rollups"]:
         assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
     assert_rollups_verified(lake)
@@ -688,10 +724,13 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
     """The partitions of each rollup that the files landed since `landed` change."""
     new = landing_files(lake) - landed
     calls = sorted(utc_dates([p for p in new if p.parts[-3] == "calls"], "invite_time"))
+    ims = sorted(utc_dates([p for p in new if p.parts[-3] == "messages"], "start_time"))
     return {
         "calls_hourly": calls,
         "team_calls_hourly": calls,
-        "ims_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "messages"], "start_time")),
+        "ims_hourly": ims,
+        "activity_hourly": sorted(set(calls) | set(ims)),
+        "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),
     }
 
 

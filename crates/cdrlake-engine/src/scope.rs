@@ -92,7 +92,10 @@ pub(crate) fn team_link(table: &str) -> Option<TeamLink> {
     Some(match table {
         "calls" | "messages" | "users" | "teams" => TeamLink::Column,
         // Rollups carry the tenant and team of the rows they summarise.
-        r if cdrlake_schema::rollup::rollup(r).is_some() => TeamLink::Column,
+        r if let Some(def) = cdrlake_schema::rollup::rollup(r) => match def.team_user_column {
+            Some(column) => TeamLink::User(column),
+            None => TeamLink::Column,
+        },
         "streams" => TeamLink::Call,
         "registrations" => TeamLink::User("user_id"),
         "numbers" => TeamLink::User("assigned_to"),

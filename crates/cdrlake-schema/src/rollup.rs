@@ -21,6 +21,9 @@ pub struct RollupDef {
     pub sql: &'static str,
     /// The columns the rollup's rows are sorted by in each file.
     pub sort_columns: &'static [&'static str],
+    /// How a team admin's rows are chosen: None, by `team_id` (the rollup has it); Some(c),
+    /// through the user named by column `c` (a user of one of the teams).
+    pub team_user_column: Option<&'static str>,
 }
 
 impl RollupDef {
@@ -46,6 +49,7 @@ pub const CALLS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: None,
 };
 
 pub const IMS_HOURLY: RollupDef = RollupDef {
@@ -56,6 +60,7 @@ pub const IMS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/ims_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: None,
 };
 
 pub const TEAM_CALLS_HOURLY: RollupDef = RollupDef {
@@ -66,10 +71,39 @@ pub const TEAM_CALLS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants", "numbers"],
     sql: include_str!("../../../sql/rollups/team_calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: None,
+};
+
+pub const ACTIVITY_HOURLY: RollupDef = RollupDef {
+    name: "activity_hourly",
+    version: 1,
+    doc: "Activity per tenant, team and tenant-local hour: calls, answered calls, billable seconds (all, PSTN), answered calls and seconds per media, IM sessions and messages (all, accepted).",
+    fact_sources: &["calls", "messages"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/activity_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: None,
+};
+
+pub const LOGINS_HOURLY: RollupDef = RollupDef {
+    name: "logins_hourly",
+    version: 1,
+    doc: "Successful logins per tenant, user and tenant-local hour (distinct users over any period).",
+    fact_sources: &["registrations"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/logins_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: Some("user_id"),
 };
 
 /// Every rollup, in the order jobs refresh them.
-pub const ROLLUPS: &[RollupDef] = &[CALLS_HOURLY, IMS_HOURLY, TEAM_CALLS_HOURLY];
+pub const ROLLUPS: &[RollupDef] = &[
+    CALLS_HOURLY,
+    IMS_HOURLY,
+    TEAM_CALLS_HOURLY,
+    ACTIVITY_HOURLY,
+    LOGINS_HOURLY,
+];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
     ROLLUPS.iter().find(|r| r.name == name)

@@ -20,46 +20,48 @@
 --   when at least one of the counted things (a successful login, an accepted IM session, an
 --   answered call of one of the four media) falls in it; weeks without any are omitted. Rows are ordered by tenant_id, week.
 --   v2 gives the same rows as v1, faster: whole tenant-local hours of the period come from
---   the hourly rollups (calls_hourly, ims_hourly; docs/storage.md), only the part-hours at
---   the edges of a period that does not start or end on the hour from the raw tables.
+--   the hourly rollups (activity_hourly, logins_hourly; docs/storage.md), only the part-hours
+--   at the edges of a period that does not start or end on the hour from the raw tables.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
 WITH w AS (
-    SELECT r.tenant_id, local_time(r.event_time, t.time_zone) AS local, r.user_id,
+    SELECT l.tenant_id, l.local_hour AS local, l.user_id,
            CAST(0 AS BIGINT) AS ims, CAST(0 AS BIGINT) AS messages,
            CAST(0 AS BIGINT) AS audio_calls, CAST(0 AS BIGINT) AS audio_s,
            CAST(0 AS BIGINT) AS video_calls, CAST(0 AS BIGINT) AS video_s,
            CAST(0 AS BIGINT) AS app_sharing, CAST(0 AS BIGINT) AS file_transfers
+    FROM logins_hourly l
+    WHERE l.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+      AND l.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
+      AND l.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
+      AND l.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
+      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), l.tenant_id))
+    UNION ALL
+    SELECT a.tenant_id, a.local_hour, NULL,
+           a.accepted_ims, coalesce(a.accepted_im_messages, 0),
+           a.audio_calls, coalesce(a.audio_billable_s, 0),
+           a.video_calls, coalesce(a.video_billable_s, 0),
+           a.app_sharing_calls, a.file_transfer_calls
+    FROM activity_hourly a
+    WHERE a.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+      AND a.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
+      AND a.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
+      AND a.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
+      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), a.tenant_id))
+      AND a.accepted_ims + a.audio_calls + a.video_calls + a.app_sharing_calls + a.file_transfer_calls > 0
+    UNION ALL
+    SELECT r.tenant_id, local_time(r.event_time, t.time_zone), r.user_id, 0, 0, 0, 0, 0, 0, 0, 0
     FROM registrations r JOIN tenants t ON t.tenant_id = r.tenant_id
-    WHERE r.event_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
+    WHERE ((date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour') > CAST($from AS TIMESTAMP) OR date_trunc('hour', CAST($to AS TIMESTAMP)) < CAST($to AS TIMESTAMP))
+      AND (local_time(r.event_time, t.time_zone) < (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+           OR local_time(r.event_time, t.time_zone) >= date_trunc('hour', CAST($to AS TIMESTAMP)))
+      AND r.event_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND r.event_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
       AND local_time(r.event_time, t.time_zone) >= $from
       AND local_time(r.event_time, t.time_zone) < $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), r.tenant_id))
       AND r.event_type = 'login' AND r.success
-    UNION ALL
-    SELECT i.tenant_id, i.local_hour, NULL, i.sessions, coalesce(i.messages, 0), 0, 0, 0, 0, 0, 0
-    FROM ims_hourly i
-    WHERE i.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
-      AND i.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
-      AND i.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
-      AND i.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
-      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), i.tenant_id))
-      AND i.outcome = 'accepted'
-    UNION ALL
-    SELECT h.tenant_id, h.local_hour, NULL, 0, 0,
-           h.audio_calls, coalesce(h.audio_billable_s, 0),
-           h.video_calls, coalesce(h.video_billable_s, 0),
-           h.app_sharing_calls, h.file_transfer_calls
-    FROM calls_hourly h
-    WHERE h.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
-      AND h.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
-      AND h.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
-      AND h.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
-      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), h.tenant_id))
-      AND h.disposition = 'answered'
-      AND h.audio_calls + h.video_calls + h.app_sharing_calls + h.file_transfer_calls > 0
     UNION ALL
     SELECT m.tenant_id, local_time(m.start_time, t.time_zone), NULL,
            1, coalesce(CAST(m.message_count AS BIGINT), 0), 0, 0, 0, 0, 0, 0

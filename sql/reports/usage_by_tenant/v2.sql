@@ -18,8 +18,8 @@
 --   over those sessions). Counts are bigint and 0 when nothing matched; minutes are double
 --   rounded to 2 decimals, 0 when none. Rows are ordered by tenant_id.
 --   v2 gives the same rows as v1, faster: whole tenant-local hours of the period come from
---   the hourly rollups (calls_hourly, ims_hourly; docs/storage.md), only the part-hours at
---   the edges of a period that does not start or end on the hour from the raw tables.
+--   the hourly rollups (activity_hourly, logins_hourly; docs/storage.md), only the part-hours
+--   at the edges of a period that does not start or end on the hour from the raw tables.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
@@ -36,32 +36,34 @@ WITH u AS (
     FROM users u
     WHERE ($tenant IS NULL OR array_has(string_to_array($tenant, ','), u.tenant_id))
     UNION ALL
+    SELECT l.tenant_id, NULL, 0, 0, l.user_id, 0, 0, 0, 0, 0, 0
+    FROM logins_hourly l
+    WHERE l.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+      AND l.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
+      AND l.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
+      AND l.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
+      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), l.tenant_id))
+    UNION ALL
+    SELECT a.tenant_id, NULL, 0, 0, NULL, a.calls, a.answered_calls, a.billable_s, a.pstn_billable_s,
+           a.im_sessions, a.im_messages
+    FROM activity_hourly a
+    WHERE a.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+      AND a.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
+      AND a.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
+      AND a.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
+      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), a.tenant_id))
+    UNION ALL
     SELECT r.tenant_id, NULL, 0, 0, r.user_id, 0, 0, 0, 0, 0, 0
     FROM registrations r JOIN tenants t ON t.tenant_id = r.tenant_id
-    WHERE r.event_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
+    WHERE ((date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour') > CAST($from AS TIMESTAMP) OR date_trunc('hour', CAST($to AS TIMESTAMP)) < CAST($to AS TIMESTAMP))
+      AND (local_time(r.event_time, t.time_zone) < (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
+           OR local_time(r.event_time, t.time_zone) >= date_trunc('hour', CAST($to AS TIMESTAMP)))
+      AND r.event_time >= CAST($from AS TIMESTAMP) AT TIME ZONE 'UTC' - INTERVAL '14 hours'
       AND r.event_time < CAST($to AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL '14 hours'
       AND local_time(r.event_time, t.time_zone) >= $from
       AND local_time(r.event_time, t.time_zone) < $to
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), r.tenant_id))
       AND r.event_type = 'login' AND r.success
-    UNION ALL
-    SELECT h.tenant_id, NULL, 0, 0, NULL, h.calls,
-           CASE WHEN h.disposition = 'answered' THEN h.calls ELSE 0 END,
-           h.billable_s, h.pstn_billable_s, 0, 0
-    FROM calls_hourly h
-    WHERE h.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
-      AND h.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
-      AND h.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
-      AND h.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
-      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), h.tenant_id))
-    UNION ALL
-    SELECT i.tenant_id, NULL, 0, 0, NULL, 0, 0, 0, 0, i.sessions, i.messages
-    FROM ims_hourly i
-    WHERE i.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
-      AND i.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
-      AND i.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
-      AND i.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
-      AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), i.tenant_id))
     UNION ALL
     SELECT c.tenant_id, NULL, 0, 0, NULL, 1,
            CASE WHEN c.disposition = 'answered' THEN 1 ELSE 0 END,
