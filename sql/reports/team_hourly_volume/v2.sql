@@ -17,26 +17,24 @@
 --   accepted_ims; lost_ims (bigint). Only hours with at least one counted call or IM session
 --   have a row (no zero rows). Rows are ordered by tenant_id, team_id, hour.
 --   v2 gives the same rows as v1, faster: whole tenant-local hours of the period come from
---   the hourly rollups (calls_hourly, ims_hourly; docs/storage.md), only the part-hours at
---   the edges of a period that does not start or end on the hour from the raw tables.
+--   the hourly rollups (team_calls_hourly, ims_hourly; docs/storage.md), only the part-hours
+--   at the edges of a period that does not start or end on the hour from the raw tables.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
 -- @param team | text | NULL | Only these teams (comma-separated team ids); NULL for all.
 WITH u AS (
     SELECT h.tenant_id, h.team_id, h.local_hour AS hour,
-           CASE WHEN h.disposition = 'answered' THEN h.team_inbound_calls ELSE 0 END AS accepted_calls,
-           CASE WHEN h.disposition IN ('lost_to_queue', 'no_answer', 'busy') THEN h.team_inbound_calls ELSE 0 END AS lost_calls,
+           h.accepted_calls, h.lost_calls,
            CAST(0 AS BIGINT) AS accepted_ims, CAST(0 AS BIGINT) AS lost_ims
-    FROM calls_hourly h
+    FROM team_calls_hourly h
     WHERE h.local_hour >= (date_trunc('hour', CAST($from AS TIMESTAMP) - INTERVAL '1 microsecond') + INTERVAL '1 hour')
       AND h.local_hour < date_trunc('hour', CAST($to AS TIMESTAMP))
       AND h.event_date >= CAST(CAST($from AS TIMESTAMP) - INTERVAL '1 day' AS DATE)
       AND h.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), h.tenant_id))
-      AND h.team_id IS NOT NULL AND h.team_inbound_calls > 0
+      AND h.accepted_calls + h.lost_calls > 0
       AND ($team IS NULL OR array_has(string_to_array($team, ','), h.team_id))
-      AND h.disposition IN ('answered', 'lost_to_queue', 'no_answer', 'busy')
     UNION ALL
     SELECT i.tenant_id, i.team_id, i.local_hour, CAST(0 AS BIGINT), CAST(0 AS BIGINT),
            CASE WHEN i.outcome = 'accepted' THEN i.sessions ELSE 0 END,

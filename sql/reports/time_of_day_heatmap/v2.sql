@@ -19,8 +19,8 @@
 --   rows whose team_id is not in teams are not counted. Rows are ordered by tenant_id,
 --   team_id, weekday, hour.
 --   v2 gives the same rows as v1, faster: whole tenant-local hours of the window come from
---   the hourly rollups (calls_hourly, ims_hourly; docs/storage.md), only the part-hours at
---   its edges (when `to` is not on the hour) from the raw tables.
+--   the hourly rollups (team_calls_hourly, ims_hourly; docs/storage.md), only the part-hours
+--   at its edges (when `to` is not on the hour) from the raw tables.
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the window (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
 -- @param team | text | NULL | Only these teams (comma-separated team ids); NULL for all teams.
@@ -33,9 +33,8 @@ WITH tm AS (
       AND ($team IS NULL OR array_has(string_to_array($team, ','), team_id))
 ), ev AS (
     SELECT h.tenant_id, h.team_id, h.local_hour AS local_t,
-           CASE WHEN h.disposition = 'answered' THEN h.team_inbound_calls ELSE 0 END AS accepted,
-           CASE WHEN h.disposition <> 'answered' THEN h.team_inbound_calls ELSE 0 END AS lost
-    FROM calls_hourly h
+           h.accepted_calls AS accepted, h.lost_calls AS lost
+    FROM team_calls_hourly h
     WHERE NOT (lower(trim(coalesce($kind, 'calls'))) = 'ims') AND CAST(CASE WHEN lower(trim(coalesce($kind, 'calls'))) IN ('calls', 'ims')
                THEN '1' ELSE 'time_of_day_heatmap: kind must be calls or ims' END AS BIGINT) = 1
       AND h.local_hour >= (date_trunc('hour', (CAST($to AS TIMESTAMP) - CAST(concat(CAST(7 * CAST(CASE WHEN coalesce($weeks, 4) BETWEEN 1 AND 4
@@ -50,8 +49,6 @@ WITH tm AS (
       AND h.event_date <= CAST(CAST($to AS TIMESTAMP) + INTERVAL '1 day' AS DATE)
       AND ($tenant IS NULL OR array_has(string_to_array($tenant, ','), h.tenant_id))
       AND ($team IS NULL OR array_has(string_to_array($team, ','), h.team_id))
-      AND h.team_id IS NOT NULL AND h.team_inbound_calls > 0
-      AND h.disposition IN ('answered', 'lost_to_queue', 'no_answer', 'busy')
     UNION ALL
     SELECT i.tenant_id, i.team_id, i.local_hour,
            CASE WHEN i.outcome = 'accepted' THEN i.sessions ELSE 0 END,
