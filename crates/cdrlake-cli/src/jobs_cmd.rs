@@ -1,7 +1,5 @@
 //! `cdrlake compact`, `vacuum`, `retention apply` and `rollup refresh|verify`.
 
-use std::io::IsTerminal as _;
-
 use anyhow::{Context, Result};
 use cdrlake_jobs::compact::CompactOptions;
 use cdrlake_jobs::retention::RetentionOptions;
@@ -105,31 +103,12 @@ pub fn parse_size(s: &str) -> Result<u64> {
     Ok(n * mult)
 }
 
-fn bar(enabled: bool) -> Option<indicatif::ProgressBar> {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {msg:>14} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
-}
-
 /// A step counter for jobs whose work is a list of tables, tenants or rollups.
 fn steps(enabled: bool) -> Option<indicatif::ProgressBar> {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
+    crate::styled_bar(
+        enabled,
         "{spinner} {msg:>24} [{bar:30}] {pos}/{len} {elapsed}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
+    )
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -218,7 +197,7 @@ pub async fn compact(store: &Store, threads: usize, args: CompactArgs) -> Result
         target_file_size: parse_size(&args.target_file_size).context("--target-file-size")?,
         dry_run: args.dry_run,
         threads,
-        progress: bar(!args.json),
+        progress: crate::progress(!args.json),
     };
     let progress = opts.progress.clone();
     let s = cdrlake_jobs::compact::compact(store, opts).await?;

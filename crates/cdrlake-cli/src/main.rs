@@ -678,14 +678,21 @@ fn generate_options(
     Ok(o)
 }
 
+/// A progress bar in bytes, on a terminal only.
 fn progress(enabled: bool) -> Option<indicatif::ProgressBar> {
+    styled_bar(
+        enabled,
+        "{spinner} {msg:>14} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
+    )
+}
+
+/// A progress bar with `template`, when enabled and stderr is a terminal.
+fn styled_bar(enabled: bool, template: &str) -> Option<indicatif::ProgressBar> {
     if !enabled || !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {msg:>14} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)

@@ -116,12 +116,7 @@ fn files_by_partition(
         .map_err(ctx::<deltalake::DeltaTableError>("reading the snapshot"))?;
     let mut out: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
     for f in snapshot.log_data().iter() {
-        let part = f
-            .partition_values_map()
-            .get(PARTITION_COLUMN)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
+        let part = crate::partition_of(&f);
         if let Some(s) = since
             && !part.is_empty()
             && part.as_str() < s

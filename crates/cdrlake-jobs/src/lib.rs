@@ -90,6 +90,15 @@ pub(crate) fn rewrite_txn(table: &str, partition: &str) -> deltalake::kernel::Tr
     )
 }
 
+/// The `event_date` partition of a data file ("" in an unpartitioned table).
+pub(crate) fn partition_of(f: &deltalake::kernel::LogicalFileView) -> String {
+    f.partition_values_map()
+        .get(cdrlake_schema::PARTITION_COLUMN)
+        .cloned()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// A partition value of `event_date` (`YYYY-MM-DD`) as days since the epoch.
 pub(crate) fn date_days(value: &str) -> Result<i32, JobError> {
     let d = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")

@@ -184,12 +184,8 @@ async fn delete(
         let parts: std::collections::BTreeSet<String> = snapshot
             .log_data()
             .iter()
-            .filter_map(|f| {
-                f.partition_values_map()
-                    .get(PARTITION_COLUMN)
-                    .cloned()
-                    .flatten()
-            })
+            .map(|f| crate::partition_of(&f))
+            .filter(|p| !p.is_empty())
             .filter(|p| p.as_str() <= last.as_str())
             .collect();
         if parts.is_empty() {

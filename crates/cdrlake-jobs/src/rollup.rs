@@ -233,12 +233,7 @@ async fn refresh_one(
     let snapshot = table.snapshot().map_err(delta("reading the snapshot"))?;
     let mut actions: Vec<Action> = Vec::new();
     for f in snapshot.log_data().iter() {
-        let part = f
-            .partition_values_map()
-            .get(PARTITION_COLUMN)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
+        let part = crate::partition_of(&f);
         if dirty.as_ref().is_none_or(|d| d.contains(&part)) {
             actions.push(Action::Remove(f.remove_action(true)));
             result.files_removed += 1;
