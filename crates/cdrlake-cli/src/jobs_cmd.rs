@@ -11,7 +11,8 @@ pub struct CompactArgs {
     /// Only this table (repeatable); default every table.
     #[arg(long = "table", value_name = "TABLE")]
     tables: Vec<String>,
-    /// Only partitions (event dates, UTC) on or after this date, YYYY-MM-DD.
+    /// Only partitions (event dates, UTC) on or after this date, YYYY-MM-DD; tables without
+    /// date partitions (tenants, teams, users, numbers) are then left alone.
     #[arg(long, value_name = "DATE")]
     since: Option<String>,
     /// Size of the files written, in bytes (suffixes K, M, G allowed); files at least this
