@@ -215,6 +215,20 @@ ROLLUP_SQL = {
                coalesce(sum(im_sessions), 0) AS im_sessions, sum(im_messages) AS im_messages,
                coalesce(sum(accepted_ims), 0) AS accepted_ims, sum(accepted_im_messages) AS accepted_im_messages
         FROM a GROUP BY ALL""",
+    "ratings_hourly": """
+        SELECT c.event_date, c.tenant_id, c.team_id,
+               CASE WHEN c.conference_id IS NOT NULL THEN c.caller_user
+                    WHEN c.direction = 'inbound' THEN c.callee_user
+                    ELSE c.caller_user END AS user_sip,
+               date_trunc('hour', timezone(t.time_zone, c.invite_time)) AS local_hour,
+               count(*) AS rated, sum(c.user_rating) AS rating_sum, min(c.user_rating) AS lowest,
+               count(*) FILTER (WHERE c.user_rating = 1) AS rating_1,
+               count(*) FILTER (WHERE c.user_rating = 2) AS rating_2,
+               count(*) FILTER (WHERE c.user_rating = 3) AS rating_3,
+               count(*) FILTER (WHERE c.user_rating = 4) AS rating_4,
+               count(*) FILTER (WHERE c.user_rating = 5) AS rating_5
+        FROM calls c JOIN tenants t USING (tenant_id)
+        WHERE c.user_rating IS NOT NULL GROUP BY ALL""",
     "logins_hourly": """
         SELECT r.event_date, r.tenant_id, r.user_id,
                date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
@@ -676,6 +690,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     changed["team_calls_hourly"] = changed["calls_hourly"]
     changed["activity_hourly"] = sorted(set(changed["calls_hourly"]) | set(changed["ims_hourly"]))
     changed["logins_hourly"] = partitions_of_deleted_rows(before, after, "registrations")
+    changed["ratings_hourly"] = changed["calls_hourly"]
     for r in done["rollups"]["rollups"]:
         assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
     assert_rollups_verified(lake)
@@ -728,6 +743,7 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
     return {
         "calls_hourly": calls,
         "team_calls_hourly": calls,
+        "ratings_hourly": calls,
         "ims_hourly": ims,
         "activity_hourly": sorted(set(calls) | set(ims)),
         "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),

@@ -76,7 +76,7 @@ enum Command {
     #[command(subcommand)]
     Retention(jobs_cmd::RetentionCommand),
     /// Refresh or verify the hourly rollups dashboards read (calls_hourly, ims_hourly,
-    /// team_calls_hourly, activity_hourly, logins_hourly).
+    /// team_calls_hourly, activity_hourly, logins_hourly, ratings_hourly).
     #[command(subcommand)]
     Rollup(jobs_cmd::RollupCommand),
     /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,

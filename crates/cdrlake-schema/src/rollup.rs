@@ -96,6 +96,17 @@ pub const LOGINS_HOURLY: RollupDef = RollupDef {
     team_user_column: Some("user_id"),
 };
 
+pub const RATINGS_HOURLY: RollupDef = RollupDef {
+    name: "ratings_hourly",
+    version: 1,
+    doc: "Rated calls per tenant, team, rated user and tenant-local hour: count, sum, lowest, and count per rating 1-5.",
+    fact_sources: &["calls"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/ratings_hourly.sql"),
+    sort_columns: &["tenant_id", "local_hour"],
+    team_user_column: None,
+};
+
 /// Every rollup, in the order jobs refresh them.
 pub const ROLLUPS: &[RollupDef] = &[
     CALLS_HOURLY,
@@ -103,6 +114,7 @@ pub const ROLLUPS: &[RollupDef] = &[
     TEAM_CALLS_HOURLY,
     ACTIVITY_HOURLY,
     LOGINS_HOURLY,
+    RATINGS_HOURLY,
 ];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
