@@ -5,8 +5,8 @@
 --   disposition 'answered'; share_pct = 100 x calls / all of the tenant's calls in the period,
 --   rounded to 2 decimals. Rows ordered by tenant_id, calls descending, end_reason.
 --   v2 gives the same rows as v1, faster: whole tenant-local hours of the period come from
---   the hourly rollups (calls_hourly, ims_hourly; docs/storage.md), only the part-hours at
---   the edges of a period that does not start or end on the hour from the raw tables.
+--   the hourly rollup calls_hourly (docs/storage.md), only the part-hours at the edges of a
+--   period that does not start or end on the hour from the raw calls.
 -- @param from | timestamp | date_trunc('day', now()) - INTERVAL '30 days' | Start of the period (tenant-local time, inclusive).
 -- @param to | timestamp | date_trunc('day', now()) + INTERVAL '1 day' | End of the period (tenant-local time, exclusive).
 -- @param tenant | text | NULL | Only these tenants (comma-separated ids); NULL for all.
