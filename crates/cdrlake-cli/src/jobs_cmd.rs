@@ -172,15 +172,7 @@ fn with_rollups<T: serde::Serialize>(
 }
 
 pub async fn compact(store: &Store, threads: usize, args: CompactArgs) -> Result<i32> {
-    let mut tables = Vec::new();
-    for t in &args.tables {
-        tables.push(cdrlake_schema::table(t).with_context(|| {
-            format!(
-                "unknown table '{t}'; tables are: {}",
-                cdrlake_schema::table_names().join(", ")
-            )
-        })?);
-    }
+    let tables = crate::table_defs(&args.tables)?;
     let since = match &args.since {
         Some(s) => Some(
             chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")

@@ -678,6 +678,21 @@ fn generate_options(
     Ok(o)
 }
 
+/// The tables named with `--table`, or an error naming the unknown one and the valid names.
+fn table_defs(names: &[String]) -> Result<Vec<&'static cdrlake_schema::TableDef>> {
+    names
+        .iter()
+        .map(|t| {
+            cdrlake_schema::table(t).with_context(|| {
+                format!(
+                    "unknown table '{t}'; tables are: {}",
+                    cdrlake_schema::table_names().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// A progress bar in bytes, on a terminal only.
 fn progress(enabled: bool) -> Option<indicatif::ProgressBar> {
     styled_bar(
@@ -716,16 +731,7 @@ async fn ingest(
     show_progress: bool,
     files_per_commit: usize,
 ) -> Result<cdrlake_ingest::IngestSummary> {
-    let mut defs = Vec::new();
-    for t in tables {
-        let def = cdrlake_schema::table(t).with_context(|| {
-            format!(
-                "unknown table '{t}'; tables are: {}",
-                cdrlake_schema::table_names().join(", ")
-            )
-        })?;
-        defs.push(def);
-    }
+    let defs = table_defs(tables)?;
     if !paths.is_empty() && defs.len() != 1 {
         bail!("files given on the command line need exactly one --table to go into");
     }

@@ -348,15 +348,16 @@ pub async fn plan_sql(
     state.statement_to_plan(stmt).await
 }
 
-/// The schema a rollup's Delta table has: its query's output with plain strings (Delta stores
-/// no view types), every column nullable except the partition column.
-pub async fn rollup_schema(
+/// A rollup's query over the tables of `ctx`, planned once, with its columns cast to the types
+/// the rollup's Delta table stores (plain strings: Delta has no view types).
+pub async fn rollup_query(
     ctx: &SessionContext,
     def: &cdrlake_schema::RollupDef,
-) -> Result<SchemaRef, EngineError> {
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let plan = plan_sql(ctx, def.sql).await?;
-    let fields: Vec<Field> = plan
+) -> Result<DataFrame, EngineError> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::prelude::{cast, col};
+    let df = sql(ctx, def.sql).await?;
+    let columns: Vec<Expr> = df
         .schema()
         .fields()
         .iter()
@@ -365,10 +366,29 @@ pub async fn rollup_schema(
                 DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
                 other => other.clone(),
             };
-            Field::new(f.name(), ty, f.name() != cdrlake_schema::PARTITION_COLUMN)
+            cast(col(f.name()), ty).alias(f.name())
         })
         .collect();
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(df.select(columns)?)
+}
+
+/// The schema of a rollup's Delta table, from its [`rollup_query`]: the same columns, every one
+/// nullable except the partition column.
+pub fn rollup_schema(query: &DataFrame) -> SchemaRef {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let fields: Vec<Field> = query
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            Field::new(
+                f.name(),
+                f.data_type().clone(),
+                f.name() != cdrlake_schema::PARTITION_COLUMN,
+            )
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// A rollup as sessions see it: always equal to its query over the tables loaded with it.
@@ -385,7 +405,8 @@ async fn rollup_provider(
 ) -> Result<Arc<dyn TableProvider>, EngineError> {
     use datafusion::catalog::view::ViewTable;
     use datafusion::prelude::{cast, col, lit};
-    let schema = rollup_schema(raw, def).await?;
+    let computed = rollup_query(raw, def).await?;
+    let schema = rollup_schema(&computed);
     let project = |df: DataFrame| -> Result<DataFrame, EngineError> {
         Ok(df.select(
             schema
@@ -395,7 +416,6 @@ async fn rollup_provider(
                 .collect::<Vec<Expr>>(),
         )?)
     };
-    let computed = project(sql(raw, def.sql).await?)?;
     let Some(table) = store.open_delta(&store.rollup_url(def)).await? else {
         return Ok(Arc::new(ViewTable::new(
             computed.into_unoptimized_plan(),

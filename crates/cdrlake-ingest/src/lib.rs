@@ -26,7 +26,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use cdrlake_schema::TableDef;
 use cdrlake_store::Store;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
@@ -486,32 +485,6 @@ impl<'a> TableIngest<'a> {
     }
 }
 
-/// Sorts rows by the table's sort columns, so files prune by tenant and time.
-fn sort_rows(
-    def: &TableDef,
-    batches: Vec<RecordBatch>,
-) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-    let Some(first) = batches.first() else {
-        return Ok(None);
-    };
-    let all = concat_batches(&first.schema(), &batches)?;
-    drop(batches);
-    if all.num_rows() == 0 {
-        return Ok(None);
-    }
-    let cols: Vec<SortColumn> = def
-        .sort_columns
-        .iter()
-        .filter_map(|c| all.column_by_name(c))
-        .map(|a| SortColumn {
-            values: a.clone(),
-            options: None,
-        })
-        .collect();
-    let idx = lexsort_to_indices(&cols, None)?;
-    Ok(Some(take_record_batch(&all, &idx)?))
-}
-
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -575,7 +548,7 @@ async fn write_and_commit(
             .with_writer_properties(props.clone());
         tasks.push(tokio::spawn(async move {
             let batches = match sort_by {
-                Some(def) => sort_rows(def, shard)
+                Some(def) => cdrlake_store::sort_rows(def, shard)
                     .map_err(|e| format!("sorting rows: {e}"))?
                     .into_iter()
                     .collect(),

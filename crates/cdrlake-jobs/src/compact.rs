@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use cdrlake_schema::{PARTITION_COLUMN, TableDef};
 use cdrlake_store::Store;
@@ -393,7 +392,7 @@ async fn compact_partition(
 /// partition column restored from the partition value.
 async fn read_sorted(
     table: &DeltaTable,
-    def: &TableDef,
+    def: &'static TableDef,
     part: &str,
     files: &[DataFile],
 ) -> Result<Option<RecordBatch>, JobError> {
@@ -431,25 +430,12 @@ async fn read_sorted(
         .map(|b| conform(b, &schema))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| JobError(format!("compacting {} partition '{part}': {e}", def.name)))?;
-    let sort_columns: Vec<&str> = def.sort_columns.to_vec();
     let part = part.to_string();
     let partitioned = def.time_column.is_some();
     tokio::task::spawn_blocking(move || -> Result<Option<RecordBatch>, JobError> {
-        let all = concat_batches(&schema, &batches).map_err(ctx("merging rows"))?;
-        drop(batches);
-        let cols: Vec<SortColumn> = sort_columns
-            .iter()
-            .filter_map(|c| all.column_by_name(c))
-            .map(|a| SortColumn {
-                values: Arc::clone(a),
-                options: None,
-            })
-            .collect();
-        let sorted = if cols.is_empty() {
-            all
-        } else {
-            let idx = lexsort_to_indices(&cols, None).map_err(ctx("sorting rows"))?;
-            take_record_batch(&all, &idx).map_err(ctx("sorting rows"))?
+        let Some(sorted) = cdrlake_store::sort_rows(def, batches).map_err(ctx("sorting rows"))?
+        else {
+            return Ok(None);
         };
         if !partitioned || sorted.schema().column_with_name(PARTITION_COLUMN).is_some() {
             return Ok(Some(sorted));

@@ -197,16 +197,8 @@ async fn refresh_one(
     // so later loads of the lake do not read those commits again.
 
     let session = lake.session(&Scope::All, None)?;
-    let schema = cdrlake_engine::rollup_schema(&session, def).await?;
-    let mut df = cdrlake_engine::sql(&session, def.sql).await?;
-    // The table's types: plain strings (Delta has no view types).
-    df = df.select(
-        schema
-            .fields()
-            .iter()
-            .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
-            .collect::<Vec<datafusion::prelude::Expr>>(),
-    )?;
+    let mut df = cdrlake_engine::rollup_query(&session, def).await?;
+    let schema = cdrlake_engine::rollup_schema(&df);
     if let Some(parts) = dirty.as_ref().filter(|d| !d.is_empty()) {
         df = df.filter(partition_filter(parts)?)?;
     }
@@ -355,12 +347,12 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
             Some(old) => dirty_partitions(store, def, old, &now).await?,
             None => None,
         };
-        let expected = cdrlake_engine::sql(&session, def.sql).await?;
+        let expected = cdrlake_engine::rollup_query(&session, def).await?;
         let fields = expected.schema().fields().clone();
         let stored: std::sync::Arc<dyn datafusion::catalog::TableProvider> = match &table {
             Some(t) => cdrlake_engine::delta_provider(&session, def.name, t).await?,
             None => std::sync::Arc::new(datafusion::datasource::MemTable::try_new(
-                cdrlake_engine::rollup_schema(&session, def).await?,
+                cdrlake_engine::rollup_schema(&expected),
                 vec![vec![]],
             )?),
         };

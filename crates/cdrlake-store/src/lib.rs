@@ -343,6 +343,38 @@ pub fn writer_properties(def: &TableDef) -> WriterProperties {
     b.build()
 }
 
+/// Concatenates rows and sorts them by the table's sort columns (tenant, then time), the order
+/// every data file of a curated table has, so files prune by tenant and time. None when there
+/// are no rows.
+pub fn sort_rows(
+    def: &TableDef,
+    batches: Vec<arrow::array::RecordBatch>,
+) -> Result<Option<arrow::array::RecordBatch>, arrow::error::ArrowError> {
+    use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let all = concat_batches(&first.schema(), &batches)?;
+    drop(batches);
+    if all.num_rows() == 0 {
+        return Ok(None);
+    }
+    let cols: Vec<SortColumn> = def
+        .sort_columns
+        .iter()
+        .filter_map(|c| all.column_by_name(c))
+        .map(|a| SortColumn {
+            values: Arc::clone(a),
+            options: None,
+        })
+        .collect();
+    if cols.is_empty() {
+        return Ok(Some(all));
+    }
+    let idx = lexsort_to_indices(&cols, None)?;
+    Ok(Some(take_record_batch(&all, &idx)?))
+}
+
 /// Writer settings for quarantine tables (small, rarely read).
 pub fn quarantine_writer_properties() -> WriterProperties {
     WriterProperties::builder()
