@@ -267,9 +267,10 @@ struct QueryArgs {
     /// Write to this file instead of stdout (required for parquet).
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Run the query N times in one session and print each run's seconds (planning and
-    /// execution, not opening the lake) and the row count as JSON on stderr; the last
-    /// result is written as usual. For benchmarks.
+    /// Run the query N times in one session and print, as one JSON object on stderr, each
+    /// run's seconds (planning and execution, not opening the lake) and CPU seconds, the
+    /// peak resident memory over the runs and the row count; the last result is written as
+    /// usual. For benchmarks.
     #[arg(long, value_name = "N")]
     repeat: Option<usize>,
 }

@@ -42,19 +42,55 @@ pub async fn run_query_timed(
     output: Option<&Path>,
 ) -> Result<()> {
     let mut seconds = Vec::with_capacity(runs);
+    let mut cpu = Vec::with_capacity(runs);
     let mut last = None;
+    // The peak resident set is measured over the runs only, not over opening the lake.
+    let peak_reset = reset_peak_rss();
     for _ in 0..runs.max(1) {
+        let cpu0 = cpu_seconds();
         let start = std::time::Instant::now();
         let result = collect(ctx, sql).await?;
         seconds.push(start.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (cpu0, cpu_seconds()) {
+            cpu.push(b - a);
+        }
         last = Some(result);
     }
     let Some((schema, batches)) = last else {
         bail!("no run");
     };
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    eprintln!("{}", serde_json::json!({"runs_s": seconds, "rows": rows}));
+    let peak = if peak_reset { peak_rss_bytes() } else { None };
+    eprintln!(
+        "{}",
+        serde_json::json!({"runs_s": seconds, "cpu_s": cpu, "peak_rss_bytes": peak, "rows": rows})
+    );
     write_result(&schema, &batches, format, delimiter, output)
+}
+
+/// CPU seconds (user + system, every thread) this process has used, from /proc/self/stat
+/// (Linux; clock ticks of 10 ms). None elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Resets the process's peak resident set (VmHWM) so the next reading covers what follows.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The process's peak resident set since the last reset, in bytes (Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 async fn collect(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
