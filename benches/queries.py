@@ -37,6 +37,20 @@ MONEY_OUT = """count(*) AS attempts,
                  / CAST(sum(customer_charge) AS DOUBLE) END AS margin"""
 
 
+# The same measures from the calls_daily rollup (sums of per-day sums: exact, decimal money).
+MONEY_ROLLUP = """sum(attempts) AS attempts,
+       sum(answered) AS answered,
+       CAST(sum(answered) AS DOUBLE) / sum(attempts) AS asr,
+       CASE WHEN sum(answered) > 0
+            THEN CAST(sum(billable_s) AS DOUBLE) / sum(answered) END AS acd_s,
+       sum(customer_charge) AS charge,
+       sum(provider_cost) AS cost,
+       sum(customer_charge) - sum(provider_cost) AS profit,
+       CASE WHEN sum(customer_charge) <> 0
+            THEN CAST(sum(customer_charge) - sum(provider_cost) AS DOUBLE)
+                 / CAST(sum(customer_charge) AS DOUBLE) END AS margin"""
+
+
 def _money_polars(lf: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     out = lf.group_by(keys).agg(
         pl.len().alias("attempts"),
@@ -180,6 +194,9 @@ q("breakout_customer_day", kind="report",
   sql=f"""SELECT customer, event_date AS day, {MONEY_OUT}
 FROM {{calls}} WHERE event_date >= {{d0}} AND event_date < {{d1}} AND customer IS NOT NULL
 GROUP BY customer, event_date""",
+  cdrlake=f"""SELECT customer, event_date AS day, {MONEY_ROLLUP}
+FROM calls_daily WHERE event_date >= {{d0}} AND event_date < {{d1}} AND customer IS NOT NULL
+GROUP BY customer, event_date""",
   polars=lambda f, p: _money_polars(_days(f, p).filter(pl.col("customer").is_not_null())
                                     .rename({"event_date": "day"}), ["customer", "day"]))
 
@@ -191,6 +208,9 @@ GROUP BY provider, date_trunc('month', event_date)""",
   chdb=f"""SELECT provider, toStartOfMonth(event_date) AS month, {MONEY_OUT}
 FROM {{calls}} WHERE provider IS NOT NULL
 GROUP BY provider, toStartOfMonth(event_date)""",
+  cdrlake=f"""SELECT provider, date_trunc('month', event_date) AS month, {MONEY_ROLLUP}
+FROM calls_daily WHERE provider IS NOT NULL
+GROUP BY provider, date_trunc('month', event_date)""",
   polars=lambda f, p: _money_polars(f["calls"].filter(pl.col("provider").is_not_null())
                                     .with_columns(pl.col("event_date").dt.truncate("1mo").alias("month")),
                                     ["provider", "month"]))
@@ -199,6 +219,9 @@ q("top_customers_by_charge", kind="report",
   doc="The 20 customers with the highest charge over the last 30 days.",
   sql="""SELECT customer, sum(customer_charge) AS charge, count(*) AS calls
 FROM {calls} WHERE event_date >= {d0} AND event_date < {d1} AND customer IS NOT NULL
+GROUP BY customer ORDER BY charge DESC, customer LIMIT 20""",
+  cdrlake="""SELECT customer, sum(customer_charge) AS charge, sum(attempts) AS calls
+FROM calls_daily WHERE event_date >= {d0} AND event_date < {d1} AND customer IS NOT NULL
 GROUP BY customer ORDER BY charge DESC, customer LIMIT 20""",
   polars=lambda f, p: _days(f, p).filter(pl.col("customer").is_not_null()).group_by("customer").agg(
       pl.col("customer_charge").sum().alias("charge"), pl.len().alias("calls"))
@@ -223,6 +246,15 @@ for _key, _what in (("common_number", "the most frequent callee number"),
       doc=f"Every call to or from {_what} (caller OR callee) over the last 6 months, in time order.",
       sql=f"""SELECT {NUMBER_COLS} FROM {{calls}}
 WHERE (caller_number = {{{_key}}} OR callee_number = {{{_key}}}) AND event_date >= {{d0}} AND invite_time >= {{t0}}
+ORDER BY invite_time, call_id""",
+      # One branch per column, so each prunes row groups by its own bloom filter (an OR of
+      # two columns prunes by neither).
+      cdrlake=f"""SELECT {NUMBER_COLS} FROM calls
+WHERE caller_number = {{{_key}}} AND event_date >= {{d0}} AND invite_time >= {{t0}}
+UNION ALL
+SELECT {NUMBER_COLS} FROM calls
+WHERE callee_number = {{{_key}}} AND (caller_number IS DISTINCT FROM {{{_key}}})
+  AND event_date >= {{d0}} AND invite_time >= {{t0}}
 ORDER BY invite_time, call_id""",
       polars=_number_polars(_key), params="six_months")
 
@@ -301,6 +333,9 @@ q("license_overage", kind="report",
        sum(CASE WHEN license_decision = 'rejected' THEN 1 ELSE 0 END) AS rejected
 FROM {calls} WHERE event_date >= {d0} AND event_date < {d1} AND license_decision IN ('surged', 'rejected')
 GROUP BY tenant_id, event_date""",
+  cdrlake="""SELECT tenant_id, event_date AS day, sum(surged) AS surged, sum(rejected) AS rejected
+FROM calls_daily WHERE event_date >= {d0} AND event_date < {d1}
+GROUP BY tenant_id, event_date HAVING sum(surged) + sum(rejected) > 0""",
   polars=lambda f, p: _days(f, p).filter(pl.col("license_decision").is_in(["surged", "rejected"]))
   .group_by("tenant_id", pl.col("event_date").alias("day")).agg(
       (pl.col("license_decision") == "surged").sum().cast(pl.Int64).alias("surged"),

@@ -229,6 +229,14 @@ ROLLUP_SQL = {
                count(*) FILTER (WHERE c.user_rating = 5) AS rating_5
         FROM calls c JOIN tenants t USING (tenant_id)
         WHERE c.user_rating IS NOT NULL GROUP BY ALL""",
+    "calls_daily": """
+        SELECT c.event_date, c.tenant_id, c.team_id, c.customer, c.provider,
+               CAST(timezone(coalesce(t.time_zone, 'UTC'), c.invite_time) AS DATE) AS local_date,
+               count(*) AS attempts, count(c.answer_time) AS answered, sum(c.billable_s) AS billable_s,
+               sum(c.customer_charge) AS customer_charge, sum(c.provider_cost) AS provider_cost,
+               count(*) FILTER (WHERE c.license_decision = 'surged') AS surged,
+               count(*) FILTER (WHERE c.license_decision = 'rejected') AS rejected
+        FROM calls c LEFT JOIN tenants t USING (tenant_id) GROUP BY ALL""",
     "logins_hourly": """
         SELECT r.event_date, r.tenant_id, r.user_id,
                date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
@@ -691,6 +699,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     changed["activity_hourly"] = sorted(set(changed["calls_hourly"]) | set(changed["ims_hourly"]))
     changed["logins_hourly"] = partitions_of_deleted_rows(before, after, "registrations")
     changed["ratings_hourly"] = changed["calls_hourly"]
+    changed["calls_daily"] = changed["calls_hourly"]
     for r in done["rollups"]["rollups"]:
         assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
     assert_rollups_verified(lake)
@@ -729,6 +738,10 @@ def test_rollups_agree_with_the_raw_tables(lake):
     ).fetchone()
     assert raw[0] > 5000
     assert con.execute("SELECT sum(calls), sum(billable_s) FROM calls_hourly").fetchone() == raw
+    # calls_daily keeps the calls of every tenant: its totals, money included, are the table's.
+    assert con.execute("SELECT sum(attempts), sum(billable_s), sum(customer_charge), sum(provider_cost) "
+                       "FROM calls_daily").fetchone() == con.execute(
+        "SELECT count(*), sum(billable_s), sum(customer_charge), sum(provider_cost) FROM calls").fetchone()
     raw = con.execute(
         "SELECT count(*), sum(message_count) FROM messages WHERE tenant_id IN (SELECT tenant_id FROM tenants)"
     ).fetchone()
@@ -744,6 +757,7 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
         "calls_hourly": calls,
         "team_calls_hourly": calls,
         "ratings_hourly": calls,
+        "calls_daily": calls,
         "ims_hourly": ims,
         "activity_hourly": sorted(set(calls) | set(ims)),
         "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),

@@ -75,8 +75,8 @@ enum Command {
     /// Apply each tenant's retention period.
     #[command(subcommand)]
     Retention(jobs_cmd::RetentionCommand),
-    /// Refresh or verify the hourly rollups dashboards read (calls_hourly, ims_hourly,
-    /// team_calls_hourly, activity_hourly, logins_hourly, ratings_hourly).
+    /// Refresh or verify the rollups dashboards read (calls_hourly, ims_hourly,
+    /// team_calls_hourly, activity_hourly, logins_hourly, ratings_hourly, calls_daily).
     #[command(subcommand)]
     Rollup(jobs_cmd::RollupCommand),
     /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,

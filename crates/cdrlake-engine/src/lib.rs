@@ -52,6 +52,8 @@ pub enum EngineError {
     #[error("{0}")]
     Log(String),
     #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
     Report(#[from] cdrlake_reports::ReportError),
 }
 
@@ -65,8 +67,11 @@ pub struct EngineOptions {
     pub plain_strings: bool,
 }
 
-/// The session configuration every cdrlake query runs with.
-pub fn session_config(opts: &EngineOptions) -> SessionConfig {
+/// The session configuration every cdrlake query runs with: cdrlake's settings, then any
+/// DataFusion setting given in the environment as `DATAFUSION_<KEY>` (the key upper-cased,
+/// dots as underscores, e.g. `DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS=false`), the
+/// convention of datafusion-cli. A variable whose value does not fit its setting is an error.
+pub fn session_config(opts: &EngineOptions) -> Result<SessionConfig, EngineError> {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
@@ -91,7 +96,23 @@ pub fn session_config(opts: &EngineOptions) -> SessionConfig {
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
     parquet.bloom_filter_on_read = true;
-    config
+    let keys: Vec<String> = config
+        .options()
+        .entries()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for key in keys {
+        let var = key.to_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&var) {
+            config.options_mut().set(&key, &value).map_err(|e| {
+                EngineError::Config(format!(
+                    "environment variable {var}={value}: not a valid value for DataFusion setting {key}: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(config)
 }
 
 /// Opens a session over the lake at `store` that sees every tenant.
@@ -182,7 +203,7 @@ impl Lake {
         opts: &EngineOptions,
         reports: Option<cdrlake_reports::PreparedReports>,
     ) -> Result<Lake, EngineError> {
-        let ctx = SessionContext::new_with_config(session_config(opts));
+        let ctx = SessionContext::new_with_config(session_config(opts)?);
         let mut tables: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
         let mut versions = std::collections::BTreeMap::new();
         for def in cdrlake_schema::TABLES {
@@ -220,7 +241,7 @@ impl Lake {
         }
         // Rollups: their Delta tables, with the partitions changed since their last refresh
         // computed from the tables just loaded (see `rollup_provider`).
-        let raw = SessionContext::new_with_config(session_config(opts));
+        let raw = SessionContext::new_with_config(session_config(opts)?);
         for (name, provider) in &tables {
             raw.register_table(name.as_str(), Arc::clone(provider))?;
         }
@@ -280,7 +301,7 @@ impl Lake {
         runtime: Option<Arc<RuntimeEnv>>,
     ) -> Result<SessionContext, EngineError> {
         let runtime = runtime.unwrap_or_else(|| Arc::clone(&self.runtime));
-        let ctx = SessionContext::new_with_config_rt(session_config(&self.opts), runtime);
+        let ctx = SessionContext::new_with_config_rt(session_config(&self.opts)?, runtime);
         match scope {
             Scope::All => {
                 for (name, provider) in &self.tables {

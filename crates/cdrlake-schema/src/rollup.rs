@@ -107,6 +107,17 @@ pub const RATINGS_HOURLY: RollupDef = RollupDef {
     team_user_column: None,
 };
 
+pub const CALLS_DAILY: RollupDef = RollupDef {
+    name: "calls_daily",
+    version: 1,
+    doc: "Calls per tenant, team, customer, provider, UTC date and tenant-local date: attempts, answered, billable seconds, customer charge and provider cost (decimal), calls surged and rejected by the licence check.",
+    fact_sources: &["calls"],
+    dimension_sources: &["tenants"],
+    sql: include_str!("../../../sql/rollups/calls_daily.sql"),
+    sort_columns: &["tenant_id", "customer", "provider"],
+    team_user_column: None,
+};
+
 /// Every rollup, in the order jobs refresh them.
 pub const ROLLUPS: &[RollupDef] = &[
     CALLS_HOURLY,
@@ -115,6 +126,7 @@ pub const ROLLUPS: &[RollupDef] = &[
     ACTIVITY_HOURLY,
     LOGINS_HOURLY,
     RATINGS_HOURLY,
+    CALLS_DAILY,
 ];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
