@@ -89,8 +89,11 @@ def _tenant_window(f, p):
 
 
 # Concurrency: sort and sweep written in SQL (peers have no operator for it). A call occupies
-# [answer_time, end_time); ends before hour marks before starts at equal times; the hour marks
-# (delta 0, one per tenant and hour of the period) carry the level into hours without events.
+# [answer_time, end_time); the level at an instant is the sum of every event up to and
+# including it (a RANGE frame: all events at the same instant at once, so a call ending when
+# another starts does not overlap it, and two calls ending on the hour mark are both gone at
+# it); the hour marks (delta 0, one per tenant and hour of the period) carry the level into
+# hours without events.
 CONCURRENCY_SQL = """
 WITH c AS (
   SELECT tenant_id, answer_time, end_time FROM {calls}
@@ -105,7 +108,7 @@ WITH c AS (
   FROM (SELECT DISTINCT tenant_id FROM c) tn CROSS JOIN {hours} AS g(h)
 ), lv AS (
   SELECT tenant_id, t, j,
-         sum(d) OVER (PARTITION BY tenant_id ORDER BY t, d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS level
+         sum(d) OVER (PARTITION BY tenant_id ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS level
   FROM ev
 )
 SELECT tenant_id, date_trunc('hour', t) AS hour, sum(j) AS joined, max(level) AS max_concurrent
@@ -128,7 +131,7 @@ WITH c AS (
   FROM (SELECT DISTINCT tenant_id FROM c) tn CROSS JOIN numbers({h0}, {h1} - {h0}) AS g
 ), lv AS (
   SELECT tenant_id, t, j,
-         sum(d) OVER (PARTITION BY tenant_id ORDER BY t, d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS level
+         sum(d) OVER (PARTITION BY tenant_id ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS level
   FROM ev
 )
 SELECT tenant_id, toDateTime64(toStartOfHour(t), 6, 'UTC') AS hour, sum(j) AS joined, max(level) AS max_concurrent
@@ -156,7 +159,8 @@ def _concurrency_polars(f, p, tenant=None):
         (pl.col("h") * 3_600_000_000).cast(pl.Datetime("us", "UTC")).alias("t"))
     marks = c.select("tenant_id").unique().join(hours, how="cross").select(
         "tenant_id", "t", pl.lit(0, pl.Int64).alias("d"), pl.lit(0, pl.Int64).alias("j"))
-    ev = pl.concat([starts, ends, marks]).sort(["tenant_id", "t", "d"])
+    ev = (pl.concat([starts, ends, marks]).group_by("tenant_id", "t")
+          .agg(pl.col("d").sum(), pl.col("j").sum()).sort(["tenant_id", "t"]))
     lv = ev.with_columns(pl.col("d").cum_sum().over("tenant_id").alias("level"))
     return (lv.filter((pl.col("t") >= t0) & (pl.col("t") < t1))
             .group_by("tenant_id", pl.col("t").dt.truncate("1h").alias("hour"))
@@ -247,14 +251,10 @@ for _key, _what in (("common_number", "the most frequent callee number"),
       sql=f"""SELECT {NUMBER_COLS} FROM {{calls}}
 WHERE (caller_number = {{{_key}}} OR callee_number = {{{_key}}}) AND event_date >= {{d0}} AND invite_time >= {{t0}}
 ORDER BY invite_time, call_id""",
-      # One branch per column, so each prunes row groups by its own bloom filter (an OR of
-      # two columns prunes by neither).
-      cdrlake=f"""SELECT {NUMBER_COLS} FROM calls
-WHERE caller_number = {{{_key}}} AND event_date >= {{d0}} AND invite_time >= {{t0}}
-UNION ALL
-SELECT {NUMBER_COLS} FROM calls
-WHERE callee_number = {{{_key}}} AND (caller_number IS DISTINCT FROM {{{_key}}})
-  AND event_date >= {{d0}} AND invite_time >= {{t0}}
+      # The calls_by_number rollup: sorted by number, so statistics find the number's page
+      # in each partition (the calls table is sorted by tenant and time).
+      cdrlake=f"""SELECT {NUMBER_COLS} FROM calls_by_number
+WHERE number = {{{_key}}} AND event_date >= {{d0}} AND invite_time >= {{t0}}
 ORDER BY invite_time, call_id""",
       polars=_number_polars(_key), params="six_months")
 

@@ -237,6 +237,14 @@ ROLLUP_SQL = {
                count(*) FILTER (WHERE c.license_decision = 'surged') AS surged,
                count(*) FILTER (WHERE c.license_decision = 'rejected') AS rejected
         FROM calls c LEFT JOIN tenants t USING (tenant_id) GROUP BY ALL""",
+    "calls_by_number": """
+        SELECT event_date, tenant_id, team_id, caller_number AS number, call_id, invite_time,
+               caller_number, callee_number, duration_s, customer_charge
+        FROM calls WHERE caller_number IS NOT NULL
+        UNION ALL
+        SELECT event_date, tenant_id, team_id, callee_number, call_id, invite_time,
+               caller_number, callee_number, duration_s, customer_charge
+        FROM calls WHERE callee_number IS NOT NULL AND caller_number IS DISTINCT FROM callee_number""",
     "logins_hourly": """
         SELECT r.event_date, r.tenant_id, r.user_id,
                date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
@@ -700,6 +708,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     changed["logins_hourly"] = partitions_of_deleted_rows(before, after, "registrations")
     changed["ratings_hourly"] = changed["calls_hourly"]
     changed["calls_daily"] = changed["calls_hourly"]
+    changed["calls_by_number"] = changed["calls_hourly"]
     for r in done["rollups"]["rollups"]:
         assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
     assert_rollups_verified(lake)
@@ -758,6 +767,7 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
         "team_calls_hourly": calls,
         "ratings_hourly": calls,
         "calls_daily": calls,
+        "calls_by_number": calls,
         "ims_hourly": ims,
         "activity_hourly": sorted(set(calls) | set(ims)),
         "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),

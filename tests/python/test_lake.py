@@ -182,3 +182,26 @@ def test_rate_centers_load_into_an_s3_store_and_independent_readers_see_them(
     dt = DeltaTable("s3://cdrlake-test/lake-ref/reference/rate_centers", storage_options=opts)
     got = sorted(dt.to_pyarrow_table().column("rate_center").to_pylist())
     assert got == ["ALBANY", "NWYRCYZN01"]
+
+
+def test_datafusion_settings_come_from_the_environment(cdrlake_bin, tmp_path):
+    """DATAFUSION_<KEY> overrides a setting for the process, cdrlake's own defaults included;
+    a value that does not fit is an error naming the variable."""
+    from conftest import Cdrlake
+
+    lake = Cdrlake(cdrlake_bin, str(tmp_path / "lake"))
+    lake.run("generate", "--calls", "200", "--days", "1", "--tenants", "1")
+    lake.run("ingest", "--no-rollups")
+    sql = ("SELECT name, value FROM information_schema.df_settings WHERE name IN "
+           "('datafusion.execution.parquet.pushdown_filters', 'datafusion.execution.batch_size') ORDER BY name")
+    default = {r["name"]: r["value"] for r in lake.query(sql)}
+    assert default == {"datafusion.execution.batch_size": "8192",
+                       "datafusion.execution.parquet.pushdown_filters": "true"}
+    tuned = Cdrlake(cdrlake_bin, lake.store, {"DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS": "false",
+                                               "DATAFUSION_EXECUTION_BATCH_SIZE": "32768"})
+    assert {r["name"]: r["value"] for r in tuned.query(sql)} == {
+        "datafusion.execution.batch_size": "32768", "datafusion.execution.parquet.pushdown_filters": "false"}
+    bad = Cdrlake(cdrlake_bin, lake.store, {"DATAFUSION_EXECUTION_BATCH_SIZE": "lots"})
+    p = bad.run("query", "SELECT 1", check=False)
+    assert p.returncode == 1
+    assert "DATAFUSION_EXECUTION_BATCH_SIZE=lots" in p.stderr and "datafusion.execution.batch_size" in p.stderr

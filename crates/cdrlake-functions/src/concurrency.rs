@@ -855,11 +855,12 @@ impl ExecutionPlan for ConcurrencyExec {
             return exec_err!("ConcurrencyExec has one partition, asked for {partition}");
         }
         let calls = execute_stream(self.calls.clone(), context.clone())?;
+        let threads = context.session_config().target_partitions();
         let tenants = execute_stream(self.tenants.clone(), context)?;
         let (params, projection, schema) =
             (self.params, self.projection.clone(), self.schema.clone());
         let fut = async move {
-            let batch = compute(params, calls, tenants).await?;
+            let batch = compute(params, threads, calls, tenants).await?;
             match projection {
                 Some(p) => Ok(batch.project(&p)?),
                 None => Ok(batch),
@@ -879,8 +880,37 @@ struct TenantIntervals {
     e: Vec<i64>,
 }
 
+/// One tenant's result: its id, bucket boundaries, and (total joined, max concurrent) per bucket.
+type Swept = (String, Vec<i64>, Vec<(i64, i64)>);
+
+/// A batch's tenant ids, in whichever string layout the scan produced.
+enum Ids<'a> {
+    View(&'a arrow::array::StringViewArray),
+    Plain(&'a StringArray),
+    Large(&'a arrow::array::LargeStringArray),
+}
+
+impl Ids<'_> {
+    fn is_null(&self, i: usize) -> bool {
+        match self {
+            Ids::View(a) => a.is_null(i),
+            Ids::Plain(a) => a.is_null(i),
+            Ids::Large(a) => a.is_null(i),
+        }
+    }
+
+    fn value(&self, i: usize) -> &str {
+        match self {
+            Ids::View(a) => a.value(i),
+            Ids::Plain(a) => a.value(i),
+            Ids::Large(a) => a.value(i),
+        }
+    }
+}
+
 async fn compute(
     p: Params,
+    threads: usize,
     mut calls: SendableRecordBatchStream,
     mut tenants: SendableRecordBatchStream,
 ) -> Result<RecordBatch> {
@@ -900,10 +930,17 @@ async fn compute(
     let mut per_tenant: HashMap<String, TenantIntervals> = HashMap::new();
     while let Some(batch) = calls.next().await {
         let batch = batch?;
-        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        // Tenant ids as they come (Utf8View from the lake's scans, Utf8 otherwise): a cast
+        // would copy every row's id.
+        let ids = batch.column(0);
+        let ids: Ids<'_> = match ids.data_type() {
+            DataType::Utf8View => Ids::View(ids.as_string_view()),
+            DataType::Utf8 => Ids::Plain(ids.as_string::<i32>()),
+            DataType::LargeUtf8 => Ids::Large(ids.as_string::<i64>()),
+            other => return exec_err!("concurrency: tenant_id is {other}, not a string"),
+        };
         let s = arrow::compute::cast(batch.column(1), &utc_micros())?;
         let e = arrow::compute::cast(batch.column(2), &utc_micros())?;
-        let ids: &StringArray = ids.as_string::<i32>();
         let (s, e) = (
             s.as_primitive::<TimestampMicrosecondType>(),
             e.as_primitive::<TimestampMicrosecondType>(),
@@ -937,14 +974,11 @@ async fn compute(
     }
     let mut ids: Vec<_> = per_tenant.keys().cloned().collect();
     ids.sort();
-    let mut tenant_b = StringBuilder::new();
-    let mut start_b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut local_b = TimestampMicrosecondBuilder::new();
-    let mut joined_b = Int64Builder::new();
-    let mut peak_b = Int64Builder::new();
+    // Each tenant's sort and sweep is independent: spread them over the session's threads.
+    let mut work: Vec<(String, Vec<i64>, TenantIntervals)> = Vec::with_capacity(ids.len());
     let mut rows = 0usize;
-    for id in ids {
-        let tz = zones.get(&id).cloned().unwrap_or_else(Zone::utc);
+    for id in &ids {
+        let tz = zones.get(id).cloned().unwrap_or_else(Zone::utc);
         let bounds = boundaries(p.from, p.to, p.bucket, &tz);
         rows += bounds.len().saturating_sub(1);
         if rows > MAX_OUTPUT_ROWS {
@@ -952,10 +986,42 @@ async fn compute(
                 "concurrency: more than {MAX_OUTPUT_ROWS} buckets; use a larger bucket or a shorter period"
             );
         }
-        let Some(t) = per_tenant.get_mut(&id) else {
+        let Some(t) = per_tenant.remove(id) else {
             continue;
         };
-        let stats = sweep(&mut t.starts_all, &mut t.s, &mut t.e, &bounds);
+        work.push((id.clone(), bounds, t));
+    }
+    let threads = threads.clamp(1, work.len().max(1));
+    let chunk = work.len().div_ceil(threads).max(1);
+    let swept: Vec<Swept> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter_mut()
+                        .map(|(id, bounds, t)| {
+                            let stats = sweep(&mut t.starts_all, &mut t.s, &mut t.e, bounds);
+                            (id.clone(), std::mem::take(bounds), stats)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    if swept.len() != work.len() {
+        return exec_err!("concurrency: a sweep thread failed");
+    }
+    let mut tenant_b = StringBuilder::new();
+    let mut start_b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut local_b = TimestampMicrosecondBuilder::new();
+    let mut joined_b = Int64Builder::new();
+    let mut peak_b = Int64Builder::new();
+    for (id, bounds, stats) in swept {
+        let tz = zones.get(&id).cloned().unwrap_or_else(Zone::utc);
         for (k, (joined, peak)) in stats.into_iter().enumerate() {
             let b = bounds[k];
             tenant_b.append_value(&id);

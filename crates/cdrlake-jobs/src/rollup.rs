@@ -159,6 +159,32 @@ fn partition_filter(parts: &BTreeSet<String>) -> Result<datafusion::prelude::Exp
     Ok(col(PARTITION_COLUMN).in_list(list, false))
 }
 
+/// Partitions a rollup computes in one pass of a refresh.
+const PARTITIONS_PER_PASS: usize = 8;
+
+/// The event_date partitions of a rollup's fact sources, from their current Delta snapshots,
+/// sorted; empty when no source is partitioned.
+async fn source_partitions(store: &Store, def: &RollupDef) -> Result<Vec<String>, JobError> {
+    let mut parts = BTreeSet::new();
+    for name in def.fact_sources {
+        let Some(table) = store.open_delta(&store.table_url(name)).await? else {
+            continue;
+        };
+        let snapshot = table
+            .snapshot()
+            .map_err(ctx::<deltalake::DeltaTableError>(format!(
+                "table {name}: reading the snapshot"
+            )))?;
+        for f in snapshot.log_data().iter() {
+            let p = crate::partition_of(&f);
+            if !p.is_empty() {
+                parts.insert(p);
+            }
+        }
+    }
+    Ok(parts.into_iter().collect())
+}
+
 /// Refreshes one rollup; None when a concurrent commit conflicted (reload and try again).
 async fn refresh_one(
     store: &Store,
@@ -197,23 +223,33 @@ async fn refresh_one(
     // so later loads of the lake do not read those commits again.
 
     let session = lake.session(&Scope::All, None)?;
-    let mut df = cdrlake_engine::rollup_query(&session, def).await?;
+    let df = cdrlake_engine::rollup_query(&session, def).await?;
     let schema = cdrlake_engine::rollup_schema(&df);
-    if let Some(parts) = dirty.as_ref().filter(|d| !d.is_empty()) {
-        df = df.filter(partition_filter(parts)?)?;
-    }
-    df = df.sort(
-        def.sort_columns
-            .iter()
-            .map(|c| col(*c).sort(true, true))
-            .collect(),
-    )?;
-    let batches = if nothing_changed {
+    // The partitions to compute, a few at a time, so memory holds a few partitions' rows and
+    // their encoded files, not the whole rollup (a full build of a row-per-call rollup at
+    // 20 M calls held 12 GB when computed in one pass).
+    let passes: Vec<Option<datafusion::prelude::Expr>> = if nothing_changed {
         vec![]
     } else {
-        df.collect()
-            .await
-            .map_err(ctx(format!("computing rollup {}", def.name)))?
+        let listed: Vec<String> = match dirty.as_ref() {
+            Some(d) => d.iter().cloned().collect(),
+            None => source_partitions(store, def).await?,
+        };
+        let mut passes = Vec::new();
+        for chunk in listed.chunks(PARTITIONS_PER_PASS) {
+            passes.push(Some(partition_filter(&chunk.iter().cloned().collect())?));
+        }
+        if dirty.is_none() {
+            // A full build also computes whatever the listing missed (a source partition
+            // added or removed since the lake was loaded), or everything when none was listed.
+            let rest = if listed.is_empty() {
+                None
+            } else {
+                Some(!partition_filter(&listed.iter().cloned().collect())?)
+            };
+            passes.push(rest);
+        }
+        passes
     };
 
     let table = match existing {
@@ -234,17 +270,33 @@ async fn refresh_one(
     let mut writer = RecordBatchWriter::for_table(&table)
         .map_err(delta("opening a writer"))?
         .with_writer_properties(rollup_writer_properties());
-    for b in batches {
-        if b.num_rows() > 0 {
-            result.rows_written += b.num_rows() as u64;
-            writer.write(b).await.map_err(delta("writing"))?;
+    for pass in passes {
+        let mut part = df.clone();
+        if let Some(filter) = pass {
+            part = part.filter(filter)?;
         }
-    }
-    let adds = writer.flush().await.map_err(delta("writing"))?;
-    for a in adds {
-        result.files_added += 1;
-        result.bytes_written += a.size.max(0) as u64;
-        actions.push(Action::Add(a));
+        let batches = part
+            .sort(
+                def.sort_columns
+                    .iter()
+                    .map(|c| col(*c).sort(true, true))
+                    .collect(),
+            )?
+            .collect()
+            .await
+            .map_err(ctx(format!("computing rollup {}", def.name)))?;
+        for b in batches {
+            if b.num_rows() > 0 {
+                result.rows_written += b.num_rows() as u64;
+                writer.write(b).await.map_err(delta("writing"))?;
+            }
+        }
+        // Written files are uploaded and released per pass; one commit covers them all.
+        for a in writer.flush().await.map_err(delta("writing"))? {
+            result.files_added += 1;
+            result.bytes_written += a.size.max(0) as u64;
+            actions.push(Action::Add(a));
+        }
     }
     let predicate = dirty.as_ref().filter(|d| !d.is_empty()).map(|d| {
         let list: Vec<String> = d.iter().map(|p| format!("'{p}'")).collect();

@@ -118,6 +118,17 @@ pub const CALLS_DAILY: RollupDef = RollupDef {
     team_user_column: None,
 };
 
+pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
+    name: "calls_by_number",
+    version: 1,
+    doc: "A number index: one row per call and number it involves (caller, and callee when different) with the call's id, time, numbers, duration and charge, sorted by number then time, for per-number histories.",
+    fact_sources: &["calls"],
+    dimension_sources: &[],
+    sql: include_str!("../../../sql/rollups/calls_by_number.sql"),
+    sort_columns: &["number", "invite_time"],
+    team_user_column: None,
+};
+
 /// Every rollup, in the order jobs refresh them.
 pub const ROLLUPS: &[RollupDef] = &[
     CALLS_HOURLY,
@@ -127,6 +138,7 @@ pub const ROLLUPS: &[RollupDef] = &[
     LOGINS_HOURLY,
     RATINGS_HOURLY,
     CALLS_DAILY,
+    CALLS_BY_NUMBER,
 ];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
