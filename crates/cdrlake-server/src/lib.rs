@@ -179,7 +179,7 @@ pub async fn serve(
     let service = CdrlakeFlightSql::new(store, engine, auth, limits.clone())
         .await
         .map_err(|e| format!("opening the lake at {store_location}: {e}"))?;
-    service.refresh_in_background();
+    let refresh = service.refresh_in_background();
     // Two rustls crypto providers are linked (ring for tonic, aws-lc-rs for the S3 client):
     // name the one the server uses, or rustls cannot choose.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -245,6 +245,7 @@ pub async fn serve(
         r = server => r.map_err(|e| format!("server: {e}"))?,
         _ = forced => tracing::warn!("calls still running after the grace period were cancelled"),
     }
+    refresh.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -282,17 +282,22 @@ impl CdrlakeFlightSql {
     }
 
     /// Reloads the lake every `refresh` interval until the service is dropped.
-    pub fn refresh_in_background(&self) {
+    pub fn refresh_in_background(&self) -> RefreshTask {
         let weak = Arc::downgrade(&self.inner);
         let every = self.inner.limits.refresh;
         let store = self.inner.store.clone();
-        tokio::spawn(async move {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let handle = tokio::spawn(async move {
             // Reload only when a table has a new commit: listing the commit logs is cheap,
             // loading every table's snapshot is not.
             // Unknown at first: a commit may have landed while the first snapshot loaded.
             let mut seen: Option<Vec<String>> = None;
             loop {
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.notified() => break,
+                }
                 let Some(inner) = weak.upgrade() else {
                     break;
                 };
@@ -306,6 +311,7 @@ impl CdrlakeFlightSql {
                 }
             }
         });
+        RefreshTask { stop, handle }
     }
 
     /// Authenticates a call: `authorization: Bearer <token>` (a session token from the handshake
@@ -1757,6 +1763,21 @@ fn keys_schema() -> SchemaRef {
 fn empty(schema: SchemaRef) -> Response<DoGetStream> {
     let batch = RecordBatch::new_empty(Arc::clone(&schema));
     batch_stream(schema, Ok(batch))
+}
+
+/// The background refresh of the lake snapshot. Stop it before the runtime ends: a snapshot
+/// load cut off by the runtime's shutdown panics inside the Delta kernel.
+pub struct RefreshTask {
+    stop: Arc<tokio::sync::Notify>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl RefreshTask {
+    /// Stops the loop, letting a reload in progress finish.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.handle.await;
+    }
 }
 
 #[cfg(test)]
