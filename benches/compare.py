@@ -129,6 +129,7 @@ def parameters(store: Path, npa_csv: Path) -> dict:
     lo, hi, max_end, min_answer = (dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc) for us in con.execute(
         f"SELECT epoch_us(min(invite_time)), epoch_us(max(invite_time)), epoch_us(max(end_time)), "
         f"epoch_us(min(answer_time)) FROM {calls}").fetchone())
+    rows = con.execute(f"SELECT count(*) FROM {calls}").fetchone()[0]
     tenant, n = con.execute(f"SELECT tenant_id, count(*) FROM {calls} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
     tz = con.execute(f"SELECT time_zone FROM {tenants} WHERE tenant_id = ?", [tenant]).fetchone()[0]
     common = con.execute(f"SELECT callee_number FROM {calls} WHERE callee_number IS NOT NULL "
@@ -157,7 +158,7 @@ def parameters(store: Path, npa_csv: Path) -> dict:
     h1 = -(-int(max_end.timestamp()) // 3600) + 1
     common_p = {"tenant": tenant, "tz": tz, "common_number": common, "rare_number": rare, "customer": customer}
     return {
-        "tenant_calls": n, "first_call": lo.isoformat(), "last_call": hi.isoformat(), "npa_csv": str(npa_csv),
+        "calls_in_table": rows, "tenant_calls": n, "first_call": lo.isoformat(), "last_call": hi.isoformat(), "npa_csv": str(npa_csv),
         "sets": {
             "month": {**common_p, "d0": hi_day - dt.timedelta(days=30), "d1": hi_day},
             "six_months": {**common_p, "d0": six.date(), "t0": six},
@@ -452,7 +453,7 @@ def start_server(args, store: Path, tmp: Path):
 
 def versions(binary: str) -> dict:
     import importlib.metadata as md
-    out = {"cdrlake": run([binary, "--version"]).stdout.strip()}
+    out = {"cdrlake": run([binary, "--version"]).stdout.strip().removeprefix("cdrlake ")}
     for pkg in ["duckdb", "chdb", "polars", "datafusion", "pyarrow"]:
         try:
             out[pkg] = md.version(pkg)
@@ -478,13 +479,15 @@ def fmt_s(x):
 
 def markdown(res: dict) -> str:
     engines = res["engines"]
-    lines = [f"{res['calls']:,} calls (SF{res['sf']:g}), {res['threads']} threads, warm-up + {res['runs']} runs, "
+    made = res.get("parameters", {}).get("calls_in_table", res["calls"])
+    lines = [f"{made:,} calls (SF{res['sf']:g}: {res['calls']:,} asked of the generator), {res['threads']} threads, "
+             f"warm-up + {res['runs']} runs, "
              f"medians; {res['date']}; {res['machine']}.",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items() if v) + ".",
              f"Command: `{res['command']}`", "",
              "Ratio = engine median / best peer median (DuckDB, chDB, Polars, DataFusion); below 1 "
              "is faster than every peer. Cells: median wall time (ratio).", "",
-             "| query | kind | " + " | ".join(engines) + " | best peer | cdrlake peak MiB / best peer's |",
+             "| query | kind | " + " | ".join(engines) + " | best peer | cdrlake peak memory / best peer's |",
              "|---|---|" + "---|" * len(engines) + "---|---|"]
     for q in res["queries"]:
         cells = []
