@@ -437,18 +437,12 @@ def canonical(path: Path) -> dict:
 # The run ------------------------------------------------------------------------------------------
 
 def start_server(args, store: Path, tmp: Path):
+    from flight import start_server as serve
     users = tmp / "users.toml"
     run([args.binary, "user", "add", "bench_admin", "--role", "admin", "--password-stdin", "--users", str(users)],
         input="bench-password\n")
-    p = subprocess.Popen([args.binary, "--store", str(store), "--threads", str(args.threads), "serve",
-                          "--listen", "127.0.0.1:0", "--users", str(users)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = p.stdout.readline()
-    m = re.search(r"listening on grpc://(127\.0\.0\.1:\d+)", line)
-    if not m:
-        p.kill()
-        fail(f"the server did not start: {line}")
-    return {"proc": p, "pid": p.pid, "addr": m.group(1)}
+    p, addr = serve(args.binary, store, users, args.threads)
+    return {"proc": p, "pid": p.pid, "addr": addr}
 
 
 def versions(binary: str) -> dict:

@@ -24,31 +24,26 @@ import polars as pl
 
 # Shared fragments ------------------------------------------------------------------------
 
-MONEY_OUT = """count(*) AS attempts,
-       count(answer_time) AS answered,
-       CAST(count(answer_time) AS DOUBLE) / count(*) AS asr,
-       CASE WHEN count(answer_time) > 0
-            THEN CAST(sum(billable_s) AS DOUBLE) / count(answer_time) END AS acd_s,
-       sum(customer_charge) AS charge,
-       sum(provider_cost) AS cost,
-       sum(customer_charge) - sum(provider_cost) AS profit,
-       CASE WHEN sum(customer_charge) <> 0
-            THEN CAST(sum(customer_charge) - sum(provider_cost) AS DOUBLE)
-                 / CAST(sum(customer_charge) AS DOUBLE) END AS margin"""
+def _money(attempts, answered, billable, charge, cost):
+    """The breakout measures, from raw columns or from a rollup's sums (ratios over the group,
+    never averaged)."""
+    return f"""{attempts} AS attempts,
+       {answered} AS answered,
+       CAST({answered} AS DOUBLE) / {attempts} AS asr,
+       CASE WHEN {answered} > 0
+            THEN CAST({billable} AS DOUBLE) / {answered} END AS acd_s,
+       {charge} AS charge,
+       {cost} AS cost,
+       {charge} - {cost} AS profit,
+       CASE WHEN {charge} <> 0
+            THEN CAST({charge} - {cost} AS DOUBLE)
+                 / CAST({charge} AS DOUBLE) END AS margin"""
 
 
+MONEY_OUT = _money("count(*)", "count(answer_time)", "sum(billable_s)", "sum(customer_charge)", "sum(provider_cost)")
 # The same measures from the calls_daily rollup (sums of per-day sums: exact, decimal money).
-MONEY_ROLLUP = """sum(attempts) AS attempts,
-       sum(answered) AS answered,
-       CAST(sum(answered) AS DOUBLE) / sum(attempts) AS asr,
-       CASE WHEN sum(answered) > 0
-            THEN CAST(sum(billable_s) AS DOUBLE) / sum(answered) END AS acd_s,
-       sum(customer_charge) AS charge,
-       sum(provider_cost) AS cost,
-       sum(customer_charge) - sum(provider_cost) AS profit,
-       CASE WHEN sum(customer_charge) <> 0
-            THEN CAST(sum(customer_charge) - sum(provider_cost) AS DOUBLE)
-                 / CAST(sum(customer_charge) AS DOUBLE) END AS margin"""
+MONEY_ROLLUP = _money("sum(attempts)", "sum(answered)", "sum(billable_s)", "sum(customer_charge)",
+                      "sum(provider_cost)")
 
 
 def _money_polars(lf: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:

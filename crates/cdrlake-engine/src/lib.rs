@@ -96,23 +96,32 @@ pub fn session_config(opts: &EngineOptions) -> Result<SessionConfig, EngineError
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
     parquet.bloom_filter_on_read = true;
-    let keys: Vec<String> = config
-        .options()
-        .entries()
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    for key in keys {
-        let var = key.to_uppercase().replace('.', "_");
-        if let Ok(value) = std::env::var(&var) {
-            config.options_mut().set(&key, &value).map_err(|e| {
-                EngineError::Config(format!(
-                    "environment variable {var}={value}: not a valid value for DataFusion setting {key}: {e}"
-                ))
-            })?;
-        }
+    for (key, var, value) in env_settings() {
+        config.options_mut().set(key, value).map_err(|e| {
+            EngineError::Config(format!(
+                "environment variable {var}={value}: not a valid value for DataFusion setting {key}: {e}"
+            ))
+        })?;
     }
     Ok(config)
+}
+
+/// The DataFusion settings given in the environment, as (key, variable, value): read once per
+/// process, since a session is made for every query.
+fn env_settings() -> &'static [(String, String, String)] {
+    static SETTINGS: std::sync::LazyLock<Vec<(String, String, String)>> =
+        std::sync::LazyLock::new(|| {
+            SessionConfig::new()
+                .options()
+                .entries()
+                .into_iter()
+                .filter_map(|e| {
+                    let var = e.key.to_uppercase().replace('.', "_");
+                    std::env::var(&var).ok().map(|value| (e.key, var, value))
+                })
+                .collect()
+        });
+    &SETTINGS
 }
 
 /// Opens a session over the lake at `store` that sees every tenant.
