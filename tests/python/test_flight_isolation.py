@@ -244,6 +244,10 @@ CASES = [
     Case("foreign_tenant_only", "SELECT count(*) FROM calls WHERE tenant_id <> '{tenant}'", value=lambda s: 0),
     Case("comment_trick", "SELECT count(*) FROM calls -- WHERE tenant_id = '{tenant}'\n WHERE true", value=n("calls")),
     Case("count_distinct_tenants", "SELECT count(DISTINCT tenant_id) FROM calls", value=lambda s: 1),
+    # Unfiltered count/min/max are answered from file statistics for an admin: never for a scope.
+    Case("statistics_count_min_max", "SELECT count(*) AS n, min(tenant_id) AS lo, max(tenant_id) AS hi FROM calls",
+         check=lambda s, t, q: _eq(t.to_pylist(), [{"n": len(visible(s, "calls")), "lo": s.tenant, "hi": s.tenant}], q),
+         both=True),
     Case("count_distinct_teams", "SELECT count(DISTINCT team_id) FROM messages",
          value=lambda s: len({m["team_id"] for m in visible(s, "messages")})),
     Case("group_by_tenant", "SELECT tenant_id, count(*) AS n FROM calls GROUP BY tenant_id",

@@ -30,6 +30,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub mod log;
 mod scope;
+mod stats;
 pub use scope::Scope;
 
 pub const CATALOG: &str = "cdrlake";
@@ -593,6 +594,15 @@ impl TableProvider for LakeTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> datafusion::error::Result<ScanResult> {
-        self.inner.scan_with_args(state, args).await
+        let unfiltered = args.filters().is_none_or(|f| f.is_empty()) && args.limit().is_none();
+        let result = self.inner.scan_with_args(state, args).await?;
+        if !unfiltered {
+            return Ok(result);
+        }
+        // An unfiltered scan reads every file anyway; its footers' exact statistics let
+        // DataFusion answer count/min/max without reading the columns.
+        Ok(ScanResult::new(
+            stats::with_exact_statistics(state, result.into_inner()).await,
+        ))
     }
 }
