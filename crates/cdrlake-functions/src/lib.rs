@@ -22,6 +22,8 @@ pub use concurrency::unqualified;
 mod cqd;
 mod data;
 mod devices;
+mod floatcmp;
+pub use floatcmp::FloatComparisons;
 mod numbers;
 mod options;
 mod quality;
@@ -105,6 +107,16 @@ pub fn register_all_with(ctx: &SessionContext, reference: &Reference) -> Result<
         ctx.register_udwf(f);
     }
     ctx.register_udtf(CONCURRENCY_FUNCTION, concurrency::table_function());
+    let rule = floatcmp::rule();
+    let present = ctx
+        .state()
+        .analyzer()
+        .rules
+        .iter()
+        .any(|r| r.name() == datafusion::optimizer::AnalyzerRule::name(rule.as_ref()));
+    if !present {
+        ctx.add_analyzer_rule(rule);
+    }
     Ok(())
 }
 
