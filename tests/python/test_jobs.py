@@ -757,6 +757,24 @@ def test_rollups_agree_with_the_raw_tables(lake):
     assert con.execute("SELECT sum(sessions), sum(messages) FROM ims_hourly").fetchone() == raw
 
 
+def test_rollup_files_are_snappy_and_tables_zstd(lake):
+    """Rollups are read in many small column chunks (snappy: no codec context to set up per
+    chunk); tables are scanned in bulk and kept small (zstd). docs/storage.md, Compression."""
+    import pyarrow.parquet as pq
+
+    def codecs(folder: str) -> set[str]:
+        out = set()
+        for f in active_files(lake, folder):
+            meta = pq.ParquetFile(f"{lake.store}/{folder}/{f}").metadata
+            out |= {meta.row_group(g).column(c).compression
+                    for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
+        return out
+
+    for r in ROLLUP_SQL:
+        assert codecs(f"rollups/{r}/v1") == {"SNAPPY"}, r
+    assert codecs("tables/calls") == {"ZSTD"}
+
+
 def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
     """The partitions of each rollup that the files landed since `landed` change."""
     new = landing_files(lake) - landed
