@@ -7,6 +7,7 @@ Every job runs with --json; `job()` checks the summary's exit_code is the proces
 
 import csv
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -773,6 +774,22 @@ def test_rollup_files_are_snappy_and_tables_zstd(lake):
     for r in ROLLUP_SQL:
         assert codecs(f"rollups/{r}/v1") == {"SNAPPY"}, r
     assert codecs("tables/calls") == {"ZSTD"}
+
+
+def test_a_rare_number_lookup_skips_row_groups_by_bloom_filter(lake):
+    """calls_by_number has a bloom filter on `number`: every file spans the whole number range
+    (sorted by number), so only the bloom filter can skip the partitions a number is not in."""
+    rare = [r["number"] for r in lake.query("SELECT number FROM calls_by_number GROUP BY number "
+                                             "HAVING count(DISTINCT event_date) = 1 ORDER BY number")]
+    rare = rare[len(rare) // 2]  # inside every file's min-max range: statistics cannot skip it
+    sql = f"SELECT call_id FROM calls_by_number WHERE number = '{rare}'"
+    plan = "\n".join(r["plan"] for r in lake.query(f"EXPLAIN ANALYZE {sql}"))
+    m = re.search(r"row_groups_pruned_bloom_filter=(\d+) total \u2192 (\d+) matched", plan)
+    assert m, plan
+    total, matched = int(m.group(1)), int(m.group(2))
+    assert total >= 4 and matched == 1, plan
+    assert lake.query(f"SELECT count(*) AS n FROM ({sql})")[0]["n"] == lake.query(
+        f"SELECT count(*) AS n FROM calls WHERE caller_number = '{rare}' OR callee_number = '{rare}'")[0]["n"]
 
 
 def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:

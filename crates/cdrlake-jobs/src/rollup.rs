@@ -269,7 +269,7 @@ async fn refresh_one(
     }
     let mut writer = RecordBatchWriter::for_table(&table)
         .map_err(delta("opening a writer"))?
-        .with_writer_properties(rollup_writer_properties());
+        .with_writer_properties(rollup_writer_properties(def));
     for pass in passes {
         let mut part = df.clone();
         if let Some(filter) = pass {
@@ -353,9 +353,16 @@ async fn refresh_one(
 /// Rows per data page in rollup files.
 const ROLLUP_PAGE_ROWS: usize = 2048;
 
-fn rollup_writer_properties() -> parquet::file::properties::WriterProperties {
+fn rollup_writer_properties(def: &RollupDef) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Compression;
-    parquet::file::properties::WriterProperties::builder()
+    use parquet::schema::types::ColumnPath;
+    let mut builder = parquet::file::properties::WriterProperties::builder();
+    for c in def.bloom_filter_columns {
+        builder = builder
+            .set_column_bloom_filter_enabled(ColumnPath::from(*c), true)
+            .set_column_bloom_filter_fpp(ColumnPath::from(*c), 0.01);
+    }
+    builder
         // Snappy, not the tables' zstd: a dashboard query over a rollup reads a few hundred
         // small column chunks, and the Parquet reader sets up a zstd context for each one (a
         // third of a 15 ms query; 10 ms with snappy), for files a quarter smaller at most.

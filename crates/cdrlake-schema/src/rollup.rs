@@ -21,6 +21,9 @@ pub struct RollupDef {
     pub sql: &'static str,
     /// The columns the rollup's rows are sorted by in each file.
     pub sort_columns: &'static [&'static str],
+    /// Columns with a Parquet bloom filter (1 % false positives): point lookups of a value
+    /// that is in few partitions skip the others' row groups without reading their pages.
+    pub bloom_filter_columns: &'static [&'static str],
     /// How a team admin's rows are chosen: None, by `team_id` (the rollup has it); Some(c),
     /// through the user named by column `c` (a user of one of the teams).
     pub team_user_column: Option<&'static str>,
@@ -49,6 +52,7 @@ pub const CALLS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -60,6 +64,7 @@ pub const IMS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/ims_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -71,6 +76,7 @@ pub const TEAM_CALLS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants", "numbers"],
     sql: include_str!("../../../sql/rollups/team_calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -82,6 +88,7 @@ pub const ACTIVITY_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/activity_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -93,6 +100,7 @@ pub const LOGINS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/logins_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: Some("user_id"),
 };
 
@@ -104,6 +112,7 @@ pub const RATINGS_HOURLY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/ratings_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -115,6 +124,7 @@ pub const CALLS_DAILY: RollupDef = RollupDef {
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/calls_daily.sql"),
     sort_columns: &["tenant_id", "customer", "provider"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -126,6 +136,7 @@ pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
     dimension_sources: &[],
     sql: include_str!("../../../sql/rollups/calls_by_number.sql"),
     sort_columns: &["number", "invite_time"],
+    bloom_filter_columns: &["number"],
     team_user_column: None,
 };
 
