@@ -541,6 +541,9 @@ pub async fn delta_provider(
 /// applied above the scan. delta-rs answers "exact" for filters it then does not apply in
 /// every case (a filter that folds to a NULL literal returned every row), and a report or
 /// tenant filter must never be dropped; re-checking costs one pass over already-pruned rows.
+/// An unfiltered scan without a limit also gets exact statistics from its files' footers
+/// ([`stats`]), which delta-rs does not give it. A scoped (tenant or team) scan always has a
+/// filter, so its statistics never describe other tenants' rows.
 #[derive(Debug)]
 struct LakeTable {
     inner: Arc<dyn TableProvider>,
