@@ -34,7 +34,7 @@ use datafusion::physical_plan::execution_plan::{
     CardinalityEffect, ChildrenPropertiesMode, ReplaceChildrenOptions,
 };
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use object_store::{ObjectMeta, ObjectStore};
 
 /// Files whose statistics are kept; past this the cache starts over (a lake this large is
 /// better served by a long-running server, which fills it again in one scan).
@@ -94,60 +94,15 @@ async fn exact_statistics(
     }
     let store = state.runtime_env().object_store(&config.object_store_url)?;
     let footers = state.runtime_env().cache_manager.get_file_metadata_cache();
-    let base = config.object_store_url.as_str().to_string();
+    let base = config.object_store_url.as_str();
     let file_schema = Arc::clone(config.file_schema());
-
-    let files: Vec<(String, object_store::ObjectMeta, u64)> = config
+    let metas: Vec<&ObjectMeta> = config
         .file_groups
         .iter()
         .flat_map(|g| g.files())
-        .map(|f| {
-            (
-                format!("{base}{}", f.object_meta.location),
-                f.object_meta.clone(),
-                f.object_meta.size,
-            )
-        })
+        .map(|f| &f.object_meta)
         .collect();
-    let cached: HashMap<FileKey, Arc<FileStats>> = {
-        let cache = CACHE.lock().map_err(|_| poisoned())?;
-        files
-            .iter()
-            .filter_map(|(key, _, size)| {
-                cache
-                    .get(&(key.clone(), *size))
-                    .map(|s| ((key.clone(), *size), Arc::clone(s)))
-            })
-            .collect()
-    };
-    let missing: Vec<_> = files
-        .iter()
-        .filter(|(key, _, size)| !cached.contains_key(&(key.clone(), *size)))
-        .cloned()
-        .collect();
-    let read: Vec<(FileKey, Arc<FileStats>)> = futures::stream::iter(missing)
-        .map(|(key, meta, size)| {
-            let store = Arc::clone(&store);
-            let footers = Arc::clone(&footers);
-            async move {
-                let stats = read_file_stats(store.as_ref(), &meta, footers).await?;
-                Ok::<_, DataFusionError>(((key, size), Arc::new(stats)))
-            }
-        })
-        .buffer_unordered(FOOTER_READS_IN_FLIGHT)
-        .try_collect()
-        .await?;
-    let mut all = cached;
-    if !read.is_empty() {
-        let mut cache = CACHE.lock().map_err(|_| poisoned())?;
-        if cache.len() + read.len() > MAX_CACHED_FILES {
-            cache.clear();
-        }
-        for (k, v) in &read {
-            cache.insert(k.clone(), Arc::clone(v));
-        }
-    }
-    all.extend(read);
+    let all = files_stats(base, &metas, store, footers).await?;
 
     let groups: Vec<FileGroup> = config
         .file_groups
@@ -157,12 +112,8 @@ async fn exact_statistics(
                 .files()
                 .iter()
                 .map(|f| {
-                    let key = (
-                        format!("{base}{}", f.object_meta.location),
-                        f.object_meta.size,
-                    );
                     let stats = all
-                        .get(&key)
+                        .get(&file_key(base, &f.object_meta))
                         .ok_or_else(|| DataFusionError::Internal("footer not read".into()))?;
                     let mut file = f.clone();
                     file.statistics = None;
@@ -266,6 +217,56 @@ fn merge<'a>(parts: impl Iterator<Item = &'a Statistics>, width: usize) -> Stati
     out
 }
 
+fn file_key(base: &str, meta: &ObjectMeta) -> FileKey {
+    (format!("{base}{}", meta.location), meta.size)
+}
+
+/// The statistics of each file: from the cache, or read from its footer (and then cached).
+async fn files_stats(
+    base: &str,
+    metas: &[&ObjectMeta],
+    store: Arc<dyn ObjectStore>,
+    footers: Arc<FileMetadataCache>,
+) -> Result<HashMap<FileKey, Arc<FileStats>>> {
+    let mut found = HashMap::with_capacity(metas.len());
+    let mut missing = Vec::new();
+    {
+        let cache = CACHE.lock().map_err(|_| poisoned())?;
+        for meta in metas {
+            let key = file_key(base, meta);
+            match cache.get(&key) {
+                Some(s) => {
+                    found.insert(key, Arc::clone(s));
+                }
+                None => missing.push((key, (*meta).clone())),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let read: Vec<(FileKey, Arc<FileStats>)> = futures::stream::iter(missing)
+        .map(|(key, meta)| {
+            let (store, footers) = (Arc::clone(&store), Arc::clone(&footers));
+            async move {
+                let stats = read_file_stats(store.as_ref(), &meta, footers).await?;
+                Ok::<_, DataFusionError>((key, Arc::new(stats)))
+            }
+        })
+        .buffer_unordered(FOOTER_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut cache = CACHE.lock().map_err(|_| poisoned())?;
+    if cache.len() + read.len() > MAX_CACHED_FILES {
+        cache.clear();
+    }
+    for (key, stats) in read {
+        cache.insert(key.clone(), Arc::clone(&stats));
+        found.insert(key, stats);
+    }
+    Ok(found)
+}
+
 fn poisoned() -> DataFusionError {
     DataFusionError::Internal("footer statistics cache poisoned".into())
 }
@@ -323,7 +324,7 @@ fn cast_bound(
 /// that follows finds it there too).
 async fn read_file_stats(
     store: &dyn ObjectStore,
-    meta: &object_store::ObjectMeta,
+    meta: &ObjectMeta,
     footers: Arc<FileMetadataCache>,
 ) -> Result<FileStats> {
     let context = |e: &dyn std::fmt::Display| {
