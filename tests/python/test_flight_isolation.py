@@ -248,6 +248,12 @@ CASES = [
     Case("statistics_count_min_max", "SELECT count(*) AS n, min(tenant_id) AS lo, max(tenant_id) AS hi FROM calls",
          check=lambda s, t, q: _eq(t.to_pylist(), [{"n": len(visible(s, "calls")), "lo": s.tenant, "hi": s.tenant}], q),
          both=True),
+    # concurrency(): from the concurrency_slots rollup for a tenant admin, from the team's own
+    # raw calls for a team admin (whose session has no such rollup).
+    Case("concurrency_function",
+         "SELECT sum(total_joined) AS joined FROM concurrency('day', '2020-01-01', '2030-01-01')",
+         value=lambda s: sum(1 for c in visible(s, "calls")
+                             if c["answer_time"] and c["end_time"]) or None),
     Case("count_distinct_teams", "SELECT count(DISTINCT team_id) FROM messages",
          value=lambda s: len({m["team_id"] for m in visible(s, "messages")})),
     Case("group_by_tenant", "SELECT tenant_id, count(*) AS n FROM calls GROUP BY tenant_id",

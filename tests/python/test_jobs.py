@@ -251,6 +251,50 @@ ROLLUP_SQL = {
                date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
         FROM registrations r JOIN tenants t USING (tenant_id)
         WHERE r.event_type = 'login' AND r.success GROUP BY ALL""",
+    # Peak connected calls per tenant and UTC quarter hour, by a sweep in SQL: the level after
+    # each distinct (time, +1/-1) step (ends before starts at the same instant); a quarter
+    # hour's peak is the level carried into it or any level inside it; quarter hours without a
+    # step keep the level carried in. Calls occupy [answer, end); calls with end <= answer only
+    # count as joined.
+    "concurrency_slots": """
+        WITH iv AS (
+            SELECT tenant_id, timezone('UTC', answer_time) AS s, timezone('UTC', end_time) AS e
+            FROM calls WHERE answer_time IS NOT NULL AND end_time IS NOT NULL),
+        steps AS (
+            SELECT tenant_id, t, d, count(*) AS n FROM (
+                SELECT tenant_id, s AS t, 1 AS d FROM iv WHERE e > s
+                UNION ALL SELECT tenant_id, e, -1 FROM iv WHERE e > s) GROUP BY ALL),
+        lv AS (
+            SELECT tenant_id, t, d, n, time_bucket(INTERVAL 15 MINUTE, t) AS slot,
+                   sum(d * n) OVER (PARTITION BY tenant_id ORDER BY t, d
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS lvl
+            FROM steps),
+        stepped AS (
+            SELECT tenant_id, slot,
+                   -- the level carried in, unless the first step is at the quarter hour's
+                   -- start (a call ending then does not occupy it)
+                   greatest(max(lvl), CASE WHEN min(t) > slot
+                                           THEN arg_min(lvl - d * n, (t, d)) ELSE 0 END) AS peak,
+                   arg_max(lvl, (t, d)) AS level_out
+            FROM lv GROUP BY tenant_id, slot),
+        gaps AS (
+            SELECT tenant_id, slot, peak, level_out,
+                   lead(slot) OVER (PARTITION BY tenant_id ORDER BY slot) AS next_slot
+            FROM stepped),
+        peaks AS (
+            SELECT tenant_id, slot, peak FROM gaps
+            UNION ALL
+            SELECT tenant_id, unnest(generate_series(slot + INTERVAL 15 MINUTE,
+                                                     next_slot - INTERVAL 15 MINUTE,
+                                                     INTERVAL 15 MINUTE)), level_out
+            FROM gaps WHERE level_out > 0 AND next_slot > slot + INTERVAL 15 MINUTE),
+        joined AS (
+            SELECT tenant_id, time_bucket(INTERVAL 15 MINUTE, s) AS slot, count(*) AS joined
+            FROM iv GROUP BY ALL)
+        SELECT CAST(slot AS DATE) AS event_date, tenant_id, slot AT TIME ZONE 'UTC' AS slot_start,
+               coalesce(j.joined, 0) AS joined, coalesce(p.peak, 0) AS max_concurrent
+        FROM peaks p FULL JOIN joined j USING (tenant_id, slot)
+        WHERE coalesce(j.joined, 0) > 0 OR coalesce(p.peak, 0) > 0""",
 }
 
 
@@ -806,7 +850,19 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
         "ims_hourly": ims,
         "activity_hourly": sorted(set(calls) | set(ims)),
         "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),
+        # Reported stale per calls partition; refreshed per day the partitions' calls reach.
+        "concurrency_slots": calls,
     }
+
+
+def assert_refreshed(results: list[dict], expected: dict[str, list[str]]) -> None:
+    """Each rollup rebuilt exactly the partitions the new data changed; concurrency_slots the
+    days those partitions' calls reach (at least the partitions themselves)."""
+    for r in results:
+        if r["rollup"] == "concurrency_slots":
+            assert r["mode"] == "partitions" and set(expected["calls_daily"]) <= set(r["partitions"]), r
+        else:
+            assert (r["mode"], r["partitions"]) == ("partitions", expected[r["rollup"]]), r
 
 
 def rollup_files_by_partition(lake: Cdrlake) -> dict[str, dict[str, set[str]]]:
@@ -824,11 +880,11 @@ def test_rollups_refresh_only_the_partitions_that_changed(lake):
     assert "event_date=2026-10-07" in rollup_files_by_partition(lake)["calls_hourly"]  # one existed
     files = rollup_files_by_partition(lake)
     out = job(lake, *INGEST)
-    for r in out["rollups"]["rollups"]:
-        assert (r["mode"], r["partitions"]) == ("partitions", expected[r["rollup"]]), r
+    assert_refreshed(out["rollups"]["rollups"], expected)
+    rebuilt = {r["rollup"]: r["partitions"] for r in out["rollups"]["rollups"]}
     for rollup, parts in rollup_files_by_partition(lake).items():
         for p, fs in files[rollup].items():
-            if p.removeprefix("event_date=") not in expected[rollup]:
+            if p.removeprefix("event_date=") not in rebuilt[rollup]:
                 assert parts[p] == fs, f"{rollup} {p} was rewritten"
     assert_rollups_verified(lake)
 
@@ -846,8 +902,7 @@ def test_rollups_refresh_only_the_partitions_that_changed(lake):
     raw = lake_in_duckdb(lake).execute("SELECT count(*), sum(billable_s) FROM calls").fetchone()
     assert (got["calls"], got["billable"]) == raw
     refreshed = job(lake, "rollup", "refresh")
-    for r in refreshed["rollups"]:
-        assert (r["mode"], r["partitions"]) == ("partitions", expected[r["rollup"]]), r
+    assert_refreshed(refreshed["rollups"], expected)
 
     # The next job to finish (here a compaction) catches up too.
     landed = landing_files(lake)
@@ -855,10 +910,79 @@ def test_rollups_refresh_only_the_partitions_that_changed(lake):
     expected = new_partitions(lake, landed)
     job(lake, *INGEST, "--no-rollups")
     compacted = job(lake, "compact")
-    for r in compacted["rollups"]["rollups"]:
-        assert (r["mode"], r["partitions"]) == ("partitions", expected[r["rollup"]]), r
+    assert_refreshed(compacted["rollups"]["rollups"], expected)
     assert {r["mode"] for r in job(lake, "rollup", "refresh")["rollups"]} == {"up_to_date"}
     assert_rollups_verified(lake)
+
+
+def concurrency_both_ways(lake: Cdrlake, sql: str) -> tuple[list[dict], list[dict]]:
+    """`sql` answered from concurrency_slots and by sweeping the raw calls (the plan says which)."""
+    plan = "\n".join(r["plan"] for r in lake.query(f"EXPLAIN {sql}"))
+    assert "source=concurrency_slots" in plan, plan
+    raw = lake.run("query", "--format", "json", "--set", "cdrlake.concurrency_use_rollup=false", sql)
+    return lake.query(sql), json.loads(raw.stdout)
+
+
+def test_concurrency_slots_follow_a_call_across_days_and_its_deletion(lake):
+    """A call answered late on Oct 2 and connected until Oct 4 lives in partition 2026-10-02, but
+    its quarter hours are on Oct 2, 3 and 4: adding it must rebuild those days, and deleting it
+    again must too (the reach recorded before the delete), or the rollup keeps a ghost call."""
+    sql = ("SELECT * FROM concurrency('day', '2026-10-01', '2026-10-07') "
+           "ORDER BY tenant_id, bucket_start")
+    before = lake.query(sql)
+    landed = sorted(landing_files(lake, "calls"))
+    row = pq.read_table(landed[0]).slice(0, 1).to_pylist()[0]
+    tenant = row["tenant_id"]
+    row["call_id"] = "long-call-0001"
+    hours = (f"SELECT * FROM concurrency('hour', '2026-10-03', '2026-10-04') WHERE tenant_id = '{tenant}' "
+             "AND bucket_start >= '2026-10-03T00:00:00Z' AND bucket_start < '2026-10-04T00:00:00Z' "
+             "ORDER BY bucket_start")
+    hours_before = lake.query(hours)
+    assert len(hours_before) == 24
+    start = datetime(2026, 10, 2, 22, 50, tzinfo=timezone.utc)
+    for c, v in (("invite_time", start), ("answer_time", start + timedelta(seconds=5)),
+                 ("end_time", datetime(2026, 10, 4, 9, 7, tzinfo=timezone.utc))):
+        row[c] = v
+    schema = pq.read_schema(landed[0])
+    extra = landed[0].with_name("long-call.parquet")
+    pq.write_table(pa.Table.from_pylist([row], schema=schema), extra)
+    out = job(lake, *INGEST)
+    slots = by_name(out["rollups"]["rollups"], "rollup")["concurrency_slots"]
+    assert slots["mode"] == "partitions"
+    assert {"2026-10-02", "2026-10-03", "2026-10-04"} <= set(slots["partitions"]), slots
+    assert_rollups_verified(lake)
+    with_call = lake.query(sql)
+    assert len(with_call) == len(before)
+    # Every hour wholly inside the call has exactly one more connected call at its peak.
+    assert [(a["bucket_start"], b["max_concurrent"] - a["max_concurrent"])
+            for a, b in zip(hours_before, lake.query(hours))] == [
+        (a["bucket_start"], 1) for a in hours_before]
+    got, raw = concurrency_both_ways(lake, sql)
+    assert got == raw == with_call
+
+    # Delete it (as an external writer would): the refresh must clear Oct 3 and 4 as well.
+    DeltaTable(f"{lake.store}/tables/calls").delete("call_id = 'long-call-0001'")
+    refreshed = by_name(job(lake, "rollup", "refresh")["rollups"], "rollup")["concurrency_slots"]
+    assert {"2026-10-02", "2026-10-03", "2026-10-04"} <= set(refreshed["partitions"]), refreshed
+    assert_rollups_verified(lake)
+    got, raw = concurrency_both_ways(lake, sql)
+    assert got == raw == before
+
+
+def test_concurrency_slots_are_left_out_of_sessions_while_behind_calls(lake):
+    sql = "SELECT * FROM concurrency('hour', '2026-10-02', '2026-10-04') ORDER BY tenant_id, bucket_start"
+    got, raw = concurrency_both_ways(lake, sql)
+    assert got == raw and len(got) > 0
+    lake.run(*gen(start="2026-10-07", days=1))
+    job(lake, *INGEST, "--no-rollups")
+    # Behind calls: the table is gone from sessions and concurrency() sweeps the raw calls.
+    plan = "\n".join(r["plan"] for r in lake.query(f"EXPLAIN {sql}"))
+    assert "source=calls" in plan, plan
+    assert "concurrency_slots" not in {r["table_name"] for r in lake.query(
+        "SELECT table_name FROM information_schema.tables")}
+    job(lake, "rollup", "refresh")
+    got, raw = concurrency_both_ways(lake, sql)
+    assert got == raw
 
 
 def test_rollup_verify_catches_a_tampered_rollup_and_a_full_refresh_repairs_it(lake):

@@ -274,6 +274,10 @@ struct QueryArgs {
     /// usual. For benchmarks.
     #[arg(long, value_name = "N")]
     repeat: Option<usize>,
+    /// A session setting for the query, KEY=VALUE, as `SET KEY = VALUE` would (repeatable):
+    /// `--set cdrlake.concurrency_use_rollup=false`, `--set datafusion.execution.batch_size=4096`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -407,6 +411,18 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Query(args) => {
             let store = Store::open(&cli.store)?;
             let ctx = cdrlake_engine::open(&store, &engine).await?;
+            for kv in &args.settings {
+                let Some((key, value)) = kv.split_once('=') else {
+                    bail!("--set {kv}: expected KEY=VALUE");
+                };
+                let state = ctx.state_ref();
+                let mut state = state.write();
+                state
+                    .config_mut()
+                    .options_mut()
+                    .set(key.trim(), value.trim())
+                    .with_context(|| format!("--set {kv}"))?;
+            }
             let format = match args.format {
                 QueryFormat::Table => Format::Table,
                 QueryFormat::Csv => Format::Csv,

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use cdrlake_functions::{RateCenters, Reference};
+use cdrlake_schema::CONCURRENCY_SLOTS;
 use cdrlake_store::Store;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
@@ -184,7 +185,7 @@ impl Lake {
             prefixes.push(format!("tables/{}/_delta_log", def.name));
             prefixes.push(format!("quarantine/{}/_delta_log", def.name));
         }
-        for def in cdrlake_schema::ROLLUPS {
+        for def in cdrlake_schema::rollup::all_rollups() {
             prefixes.push(format!("{}/_delta_log", def.folder()));
         }
         prefixes.push(format!("reference/{RATE_CENTERS}/_delta_log"));
@@ -260,6 +261,9 @@ impl Lake {
             let provider = rollup_provider(store, &ctx, &raw, def, &mut versions).await?;
             tables.push((def.name.to_string(), provider));
         }
+        if let Some(provider) = slots_provider(store, &ctx, &mut versions).await? {
+            tables.push((CONCURRENCY_SLOTS.name.to_string(), provider));
+        }
         let runtime = ctx.runtime_env();
         let mut lake = Lake {
             tables,
@@ -329,6 +333,9 @@ impl Lake {
                     let Some(link) = scope::team_link(name) else {
                         continue;
                     };
+                    if teams.is_some() && link == scope::TeamLink::TenantWide {
+                        continue;
+                    }
                     ctx.register_table(
                         name.as_str(),
                         Arc::new(scope::ScopedTable {
@@ -385,9 +392,15 @@ pub async fn rollup_query(
     ctx: &SessionContext,
     def: &cdrlake_schema::RollupDef,
 ) -> Result<DataFrame, EngineError> {
+    rollup_frame(ctx, def.sql).await
+}
+
+/// A rollup query's text over the tables of `ctx`, planned, with its columns cast to the types
+/// a rollup's Delta table stores (for rollups whose text has parameters filled in first).
+pub async fn rollup_frame(ctx: &SessionContext, text: &str) -> Result<DataFrame, EngineError> {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::prelude::{cast, col};
-    let df = sql(ctx, def.sql).await?;
+    let df = sql(ctx, text).await?;
     let columns: Vec<Expr> = df
         .schema()
         .fields()
@@ -488,6 +501,37 @@ async fn rollup_provider(
             let plan = kept.union(fresh)?.into_unoptimized_plan();
             Ok(Arc::new(ViewTable::new(plan, None)))
         }
+    }
+}
+
+/// The `concurrency_slots` rollup as sessions see it: its Delta table when it is up to date
+/// with the calls loaded beside it (no data change since its last refresh), otherwise absent,
+/// so `concurrency()` sweeps the raw calls instead. Unlike the other rollups it is not patched
+/// from raw rows while behind: a changed partition can change any later day it reaches.
+async fn slots_provider(
+    store: &Store,
+    ctx: &SessionContext,
+    versions: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<Option<Arc<dyn TableProvider>>, EngineError> {
+    let def = &CONCURRENCY_SLOTS;
+    let Some(table) = store.open_delta(&store.rollup_url(def)).await? else {
+        return Ok(None);
+    };
+    let now: std::collections::BTreeMap<String, u64> = def
+        .sources()
+        .filter_map(|s| versions.get(s).map(|v| (s.to_string(), *v)))
+        .collect();
+    if let Some(v) = table.version() {
+        versions.insert(def.name.to_string(), v);
+    }
+    let os = store.object_store();
+    let dirty = match log::rollup_sources(os.as_ref(), def, table.version()).await? {
+        Some(old) => log::rollup_dirty(os.as_ref(), def, &old, &now).await?,
+        None => None,
+    };
+    match dirty {
+        Some(d) if d.is_empty() => Ok(Some(delta_provider(ctx, def.name, &table).await?)),
+        _ => Ok(None),
     }
 }
 

@@ -74,7 +74,7 @@ impl fmt::Display for Scope {
 }
 
 /// How a table's rows belong to a team.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TeamLink {
     /// The table has `team_id`.
     Column,
@@ -84,6 +84,9 @@ pub(crate) enum TeamLink {
     User(&'static str),
     /// Shared by the whole tenant (tenants).
     Tenant,
+    /// Figures of the whole tenant that no team's rows can be told apart in
+    /// (`concurrency_slots`): a tenant admin's session has the table, a team admin's does not.
+    TenantWide,
 }
 
 /// How each lake table is restricted for a team admin. `None`: the table is not shown to a
@@ -100,6 +103,7 @@ pub(crate) fn team_link(table: &str) -> Option<TeamLink> {
         "registrations" => TeamLink::User("user_id"),
         "numbers" => TeamLink::User("assigned_to"),
         "tenants" => TeamLink::Tenant,
+        r if r == cdrlake_schema::CONCURRENCY_SLOTS.name => TeamLink::TenantWide,
         _ => return None,
     })
 }
@@ -176,6 +180,8 @@ impl TableProvider for ScopedTable {
             df = match self.link {
                 TeamLink::Column => df.filter(self.team_list("team_id", teams))?,
                 TeamLink::Tenant => df,
+                // Never registered for a team admin (see `Lake::session`); no rows if it were.
+                TeamLink::TenantWide => df.filter(lit(false))?,
                 TeamLink::Call => {
                     let keys = ctx
                         .read_table(Arc::clone(&self.calls))?

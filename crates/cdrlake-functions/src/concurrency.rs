@@ -42,7 +42,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
     PlanProperties, execute_stream,
 };
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::StreamExt;
 
 use crate::options::CdrlakeOptions;
@@ -400,6 +400,9 @@ impl PartitionEvaluator for LicenseEvaluator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
     Minute,
+    /// UTC quarter hours, whatever the tenant's zone (local quarter hours in every zone in use
+    /// today, whose offsets are whole quarter hours): the grain of the `concurrency_slots` rollup.
+    QuarterHour,
     Hour,
     Day,
 }
@@ -408,6 +411,7 @@ impl Bucket {
     fn parse(s: &str) -> Option<Bucket> {
         match s.trim().to_ascii_lowercase().as_str() {
             "minute" => Some(Bucket::Minute),
+            "quarter_hour" => Some(Bucket::QuarterHour),
             "hour" => Some(Bucket::Hour),
             "day" => Some(Bucket::Day),
             _ => None,
@@ -418,6 +422,7 @@ impl Bucket {
         let d = t.date();
         let (h, m) = match self {
             Bucket::Minute => (t.hour(), t.minute()),
+            Bucket::QuarterHour => (t.hour(), t.minute() - t.minute() % 15),
             Bucket::Hour => (t.hour(), 0),
             Bucket::Day => (0, 0),
         };
@@ -470,10 +475,14 @@ fn floor_local(t: i64, bucket: Bucket, tz: &Zone) -> i64 {
     }
 }
 
+/// The width of a `concurrency_slots` row: a quarter hour, in microseconds.
+const SLOT: i64 = 900_000_000;
+
 /// Local bucket boundaries (UTC microseconds) covering [from, to): b0 <= from < ... < bn >= to.
 fn boundaries(from: i64, to: i64, bucket: Bucket, tz: &Zone) -> Vec<i64> {
     let step = match bucket {
         Bucket::Minute => 60_000_000,
+        Bucket::QuarterHour => SLOT,
         Bucket::Hour => 3_600_000_000,
         Bucket::Day => 86_400_000_000,
     };
@@ -708,7 +717,9 @@ impl TableFunctionImpl for ConcurrencyFunction {
         };
         let b = text(&exprs[0], "bucket")?;
         let Some(bucket) = Bucket::parse(&b) else {
-            return plan_err!("concurrency: bucket must be 'minute', 'hour' or 'day', got '{b}'");
+            return plan_err!(
+                "concurrency: bucket must be 'minute', 'quarter_hour', 'hour' or 'day', got '{b}'"
+            );
         };
         let from = instant(&constant(session, &exprs[1], "from")?, "from")?;
         let to = instant(&constant(session, &exprs[2], "to")?, "to")?;
@@ -863,6 +874,10 @@ impl TableProvider for ConcurrencyTable {
             vec![col("tenant_id")],
             vec![max(col("time_zone")).alias("time_zone")],
         )?;
+        let slots = match self.slots_query(&ctx, filters).await? {
+            Some(df) => Some(df.create_physical_plan().await?),
+            None => None,
+        };
         let calls = calls.create_physical_plan().await?;
         let tenants = tenants.create_physical_plan().await?;
         let schema = match projection {
@@ -881,7 +896,70 @@ impl TableProvider for ConcurrencyTable {
             schema,
             calls,
             tenants,
+            slots,
         }))
+    }
+}
+
+impl ConcurrencyTable {
+    /// The `concurrency_slots` rows that answer this call, when they can: 'hour' and 'day'
+    /// buckets of answered calls, `cdrlake.concurrency_use_rollup` on, and the rollup in the
+    /// session (the engine registers it only while it is up to date with `calls`, and never for
+    /// a team admin, whose concurrency counts only their teams' calls).
+    async fn slots_query(
+        &self,
+        ctx: &SessionContext,
+        filters: &[Expr],
+    ) -> Result<Option<DataFrame>> {
+        let p = self.params;
+        let enabled = ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<CdrlakeOptions>()
+            .is_none_or(|o| o.concurrency_use_rollup);
+        if !enabled || p.basis != Basis::Answered || !matches!(p.bucket, Bucket::Hour | Bucket::Day)
+        {
+            return Ok(None);
+        }
+        let Ok(slots) = ctx.table(cdrlake_schema::CONCURRENCY_SLOTS.name).await else {
+            return Ok(None);
+        };
+        // Local buckets start at most a day before `from` and end at most two after `to`.
+        let day = 86_400_000_000i64;
+        let (lo, hi) = (p.from.saturating_sub(day), p.to.saturating_add(2 * day));
+        let ty = slots
+            .schema()
+            .field_with_unqualified_name("slot_start")?
+            .data_type()
+            .clone();
+        let at = |v: i64| -> Result<Expr> {
+            let utc = ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
+            Ok(lit(utc.cast_to(&ty)?))
+        };
+        let date = |v: i64| -> Result<Expr> {
+            let utc = ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
+            Ok(lit(utc.cast_to(&DataType::Date32)?))
+        };
+        let mut slots = slots
+            .filter(
+                col(cdrlake_schema::PARTITION_COLUMN)
+                    .gt_eq(date(lo)?)
+                    .and(col(cdrlake_schema::PARTITION_COLUMN).lt_eq(date(hi)?))
+                    .and(col("slot_start").gt_eq(at(lo)?))
+                    .and(col("slot_start").lt(at(hi)?)),
+            )?
+            .select(vec![
+                col("tenant_id"),
+                col("slot_start"),
+                col("joined"),
+                col("max_concurrent"),
+            ])?;
+        for f in filters {
+            slots = slots.filter(unqualified(f)?)?;
+        }
+        Ok(Some(slots))
     }
 }
 
@@ -892,6 +970,9 @@ struct ConcurrencyExec {
     properties: Arc<PlanProperties>,
     calls: Arc<dyn ExecutionPlan>,
     tenants: Arc<dyn ExecutionPlan>,
+    /// The `concurrency_slots` rows to fold into buckets instead of sweeping `calls` (which
+    /// then runs only if a tenant's buckets do not start on quarter hours).
+    slots: Option<Arc<dyn ExecutionPlan>>,
 }
 
 impl fmt::Debug for ConcurrencyExec {
@@ -906,11 +987,16 @@ impl DisplayAs for ConcurrencyExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ConcurrencyExec: bucket={:?}, basis={:?}, from={}, to={}",
+            "ConcurrencyExec: bucket={:?}, basis={:?}, from={}, to={}, source={}",
             self.params.bucket,
             self.params.basis,
             from_micros(self.params.from),
-            from_micros(self.params.to)
+            from_micros(self.params.to),
+            if self.slots.is_some() {
+                "concurrency_slots"
+            } else {
+                "calls"
+            }
         )
     }
 }
@@ -925,7 +1011,9 @@ impl ExecutionPlan for ConcurrencyExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.calls, &self.tenants]
+        let mut c = vec![&self.calls, &self.tenants];
+        c.extend(self.slots.as_ref());
+        c
     }
 
     fn apply_expressions(
@@ -941,9 +1029,17 @@ impl ExecutionPlan for ConcurrencyExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [calls, tenants]: [Arc<dyn ExecutionPlan>; 2] = children
-            .try_into()
-            .map_err(|_| DataFusionError::Internal("ConcurrencyExec has two children".into()))?;
+        let expected = 2 + usize::from(self.slots.is_some());
+        if children.len() != expected {
+            return exec_err!(
+                "ConcurrencyExec has {expected} children, got {}",
+                children.len()
+            );
+        }
+        let mut children = children.into_iter();
+        let (Some(calls), Some(tenants)) = (children.next(), children.next()) else {
+            return exec_err!("ConcurrencyExec lost a child");
+        };
         Ok(Arc::new(ConcurrencyExec {
             params: self.params,
             projection: self.projection.clone(),
@@ -951,6 +1047,7 @@ impl ExecutionPlan for ConcurrencyExec {
             properties: self.properties.clone(),
             calls,
             tenants,
+            slots: children.next(),
         }))
     }
 
@@ -962,17 +1059,33 @@ impl ExecutionPlan for ConcurrencyExec {
         if partition != 0 {
             return exec_err!("ConcurrencyExec has one partition, asked for {partition}");
         }
-        // Each partition of the scan is collected by its own task (the per-row work is then
-        // spread over the runtime's threads, not done on one).
-        let calls = (0..self.calls.output_partitioning().partition_count())
-            .map(|i| self.calls.execute(i, context.clone()))
-            .collect::<Result<Vec<_>>>()?;
         let threads = context.session_config().target_partitions();
-        let tenants = execute_stream(self.tenants.clone(), context)?;
+        let tenants = execute_stream(self.tenants.clone(), context.clone())?;
+        let slots = match &self.slots {
+            Some(s) => Some(execute_stream(s.clone(), context.clone())?),
+            None => None,
+        };
+        let calls = self.calls.clone();
         let (params, projection, schema) =
             (self.params, self.projection.clone(), self.schema.clone());
         let fut = async move {
-            let batch = compute(params, threads, calls, tenants).await?;
+            let zones = time_zones(tenants).await?;
+            let folded = match slots {
+                Some(s) => fold_slots(params, s, &zones).await?,
+                None => None,
+            };
+            let swept = match folded {
+                Some(f) => f,
+                None => {
+                    // Each partition of the scan is collected by its own task (the per-row
+                    // work is then spread over the runtime's threads, not done on one).
+                    let calls = (0..calls.output_partitioning().partition_count())
+                        .map(|i| calls.execute(i, context.clone()))
+                        .collect::<Result<Vec<_>>>()?;
+                    sweep_calls(params, threads, calls, &zones).await?
+                }
+            };
+            let batch = output(params, swept, &zones)?;
             match projection {
                 Some(p) => Ok(batch.project(&p)?),
                 None => Ok(batch),
@@ -1075,12 +1188,8 @@ impl Ids<'_> {
     }
 }
 
-async fn compute(
-    p: Params,
-    threads: usize,
-    calls: Vec<SendableRecordBatchStream>,
-    mut tenants: SendableRecordBatchStream,
-) -> Result<RecordBatch> {
+/// Each tenant's time zone, from the tenants scan.
+async fn time_zones(mut tenants: SendableRecordBatchStream) -> Result<HashMap<String, Zone>> {
     let mut zones: HashMap<String, Zone> = HashMap::new();
     while let Some(batch) = tenants.next().await {
         let batch = batch?;
@@ -1094,6 +1203,106 @@ async fn compute(
             }
         }
     }
+    Ok(zones)
+}
+
+/// The zone a tenant's buckets are cut in: its own, except for UTC quarter hours.
+fn zone_of(p: Params, zones: &HashMap<String, Zone>, id: &str) -> Zone {
+    match p.bucket {
+        Bucket::QuarterHour => Zone::utc(),
+        _ => zones.get(id).cloned().unwrap_or_else(Zone::utc),
+    }
+}
+
+/// Adds `n` buckets to the output row count, failing past [`MAX_OUTPUT_ROWS`].
+fn count_rows(rows: &mut usize, n: usize) -> Result<()> {
+    *rows += n;
+    if *rows > MAX_OUTPUT_ROWS {
+        return exec_err!(
+            "concurrency: more than {MAX_OUTPUT_ROWS} buckets; use a larger bucket or a shorter period"
+        );
+    }
+    Ok(())
+}
+
+/// Total joined and max concurrent per bucket from `concurrency_slots` rows: a bucket's
+/// joined is the sum of its quarter hours', its peak the largest of theirs (each quarter
+/// hour's peak already counts the calls carried into it). Exact when every bucket boundary
+/// is a quarter hour; None when one is not (a zone with an offset that is not a whole quarter
+/// hour), and the caller sweeps the raw calls instead.
+async fn fold_slots(
+    p: Params,
+    mut slots: SendableRecordBatchStream,
+    zones: &HashMap<String, Zone>,
+) -> Result<Option<Vec<Swept>>> {
+    let mut per_tenant: HashMap<String, Vec<(i64, i64, i64)>> = HashMap::new();
+    while let Some(batch) = slots.next().await {
+        let batch = batch?;
+        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        let t = arrow::compute::cast(batch.column(1), &utc_micros())?;
+        let t = t.as_primitive::<TimestampMicrosecondType>();
+        let j = arrow::compute::cast(batch.column(2), &DataType::Int64)?;
+        let j = j.as_primitive::<Int64Type>();
+        let m = arrow::compute::cast(batch.column(3), &DataType::Int64)?;
+        let m = m.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) || t.is_null(i) {
+                continue;
+            }
+            let row = (t.value(i), j.value(i), m.value(i));
+            match per_tenant.get_mut(ids.value(i)) {
+                Some(v) => v.push(row),
+                None => {
+                    per_tenant.insert(ids.value(i).to_string(), vec![row]);
+                }
+            }
+        }
+    }
+    let mut ids: Vec<_> = per_tenant.keys().cloned().collect();
+    ids.sort();
+    let mut out = Vec::with_capacity(ids.len());
+    let mut rows = 0usize;
+    for id in ids {
+        let bounds = boundaries(p.from, p.to, p.bucket, &zone_of(p, zones, &id));
+        if bounds.iter().any(|b| b.rem_euclid(SLOT) != 0) {
+            return Ok(None);
+        }
+        count_rows(&mut rows, bounds.len().saturating_sub(1))?;
+        let stats = fold(
+            &bounds,
+            per_tenant.get(&id).map_or(&[][..], |v| v.as_slice()),
+        );
+        out.push((id, bounds, stats));
+    }
+    Ok(Some(out))
+}
+
+/// Folds quarter hours `(start, joined, peak)` into the buckets of `bounds` (boundaries on
+/// quarter hours): joined adds up, the peak is the largest.
+fn fold(bounds: &[i64], slots: &[(i64, i64, i64)]) -> Vec<(i64, i64)> {
+    let nb = bounds.len().saturating_sub(1);
+    let loc = Locator::new(bounds);
+    let mut stats = vec![(0i64, 0i64); nb];
+    for &(t, joined, peak) in slots {
+        if let Some(k) = usize::try_from(loc.start_bucket(t))
+            .ok()
+            .filter(|&k| k < nb)
+        {
+            stats[k].0 += joined;
+            stats[k].1 = stats[k].1.max(peak);
+        }
+    }
+    stats
+}
+
+/// Total joined and max concurrent per bucket from the raw calls (sort and sweep).
+async fn sweep_calls(
+    p: Params,
+    threads: usize,
+    calls: Vec<SendableRecordBatchStream>,
+    zones: &HashMap<String, Zone>,
+) -> Result<Vec<Swept>> {
     let mut tasks = datafusion::common::runtime::JoinSet::new();
     for stream in calls {
         tasks.spawn(collect_intervals(stream));
@@ -1114,14 +1323,8 @@ async fn compute(
     let mut work: Vec<(String, Vec<i64>, Vec<TenantIntervals>)> = Vec::with_capacity(ids.len());
     let mut rows = 0usize;
     for id in &ids {
-        let tz = zones.get(id).cloned().unwrap_or_else(Zone::utc);
-        let bounds = boundaries(p.from, p.to, p.bucket, &tz);
-        rows += bounds.len().saturating_sub(1);
-        if rows > MAX_OUTPUT_ROWS {
-            return exec_err!(
-                "concurrency: more than {MAX_OUTPUT_ROWS} buckets; use a larger bucket or a shorter period"
-            );
-        }
+        let bounds = boundaries(p.from, p.to, p.bucket, &zone_of(p, zones, id));
+        count_rows(&mut rows, bounds.len().saturating_sub(1))?;
         let Some(t) = per_tenant.remove(id) else {
             continue;
         };
@@ -1151,13 +1354,22 @@ async fn compute(
     if swept.len() != work.len() {
         return exec_err!("concurrency: a sweep thread failed");
     }
+    Ok(swept)
+}
+
+/// The output rows: every bucket of each tenant with at least one call joined or connected
+/// in one of its buckets (a tenant whose buckets are all zero has no rows).
+fn output(p: Params, swept: Vec<Swept>, zones: &HashMap<String, Zone>) -> Result<RecordBatch> {
     let mut tenant_b = StringBuilder::new();
     let mut start_b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut local_b = TimestampMicrosecondBuilder::new();
     let mut joined_b = Int64Builder::new();
     let mut peak_b = Int64Builder::new();
     for (id, bounds, stats) in swept {
-        let tz = zones.get(&id).cloned().unwrap_or_else(Zone::utc);
+        if stats.iter().all(|&(joined, peak)| joined == 0 && peak == 0) {
+            continue;
+        }
+        let tz = zone_of(p, zones, &id);
         for (k, (joined, peak)) in stats.into_iter().enumerate() {
             let b = bounds[k];
             tenant_b.append_value(&id);
@@ -1184,19 +1396,22 @@ static CONCURRENCY_DOC: std::sync::LazyLock<Documentation> = std::sync::LazyLock
          bucket in [from, to) with total_joined (calls that started in the bucket) and \
          max_concurrent (the peak of overlapping calls in the bucket, counting calls carried \
          in from earlier buckets). Buckets are 'minute', 'hour' or 'day' in each tenant's time \
-         zone (tenants.time_zone; UTC if unknown): bucket_start is the bucket's UTC start, \
-         bucket_local its local wall-clock start. A call occupies [answer_time, end_time) \
+         zone (tenants.time_zone; UTC if unknown), or 'quarter_hour' (UTC quarter hours): \
+         bucket_start is the bucket's UTC start, bucket_local its local wall-clock start. A call occupies [answer_time, end_time) \
          (basis 'answered', the default: connected calls) or [invite_time, end_time) (basis \
          'attempts'). from and to are instants (a string without offset is UTC). Every tenant \
-         with calls in the period gets every bucket, zeros included. Filters on tenant_id are \
-         pushed into the scan of calls."
+         with a call joined or connected in one of the buckets gets every bucket, zeros \
+         included. Filters on tenant_id are pushed into the scan of calls. 'hour' and 'day' \
+         buckets of answered calls are folded from the concurrency_slots rollup (UTC quarter \
+         hours) when the session has it up to date (SET cdrlake.concurrency_use_rollup = \
+         false to sweep the raw calls instead); EXPLAIN shows which (source=...)."
             .to_string(),
         "concurrency(bucket, from, to [, basis])".to_string(),
     )
     .with_sql_example(
         "```sql\nSELECT * FROM concurrency('hour', '2026-10-01', '2026-10-02') WHERE tenant_id = 't01';\n```",
     )
-    .with_argument("bucket", "'minute', 'hour' or 'day'.")
+    .with_argument("bucket", "'minute', 'quarter_hour' (UTC), 'hour' or 'day'.")
     .with_argument("from", "Start of the period (timestamp or string).")
     .with_argument("to", "End of the period, exclusive.")
     .with_argument("basis", "'answered' (default) or 'attempts'.")
@@ -1306,6 +1521,77 @@ mod tests {
             }
             let want = sweep_sorted(&mut all, &mut s, &mut e, &bounds);
             assert_eq!(got, want, "round {round}: bounds {bounds:?}");
+        }
+    }
+
+    #[test]
+    fn quarter_hours_fold_into_local_hours_and_days_exactly() {
+        // Calls over six days; their UTC quarter hours (as the concurrency_slots rollup stores
+        // them) folded into local hours and days must equal sweeping the calls directly, in
+        // zones with DST, half-hour and 45-minute offsets, and a 30-minute DST shift.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as i64
+        };
+        let minute = 60_000_000i64;
+        let day = 1440 * minute;
+        // 2026-10-30 00:00 UTC: the period covers the European and Lord Howe DST changes.
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 10, 30, 0, 0, 0)
+            .single()
+            .map(micros)
+            .unwrap_or_default();
+        let zones = [
+            "America/New_York",
+            "Europe/London",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+        ];
+        for round in 0..40 {
+            let mut t = TenantIntervals::default();
+            for _ in 0..(50 + next(400)) {
+                // Second-granular times so calls often end or start on a quarter hour.
+                let s = t0 + next(6 * 1440) * minute + next(4) * 15 * 1_000_000;
+                let long = next(20) == 0;
+                let e = s + next(if long { 3000 } else { 90 }) * minute;
+                if e > s {
+                    t.s.push(s);
+                    t.e.push(e);
+                } else {
+                    t.instant.push(s);
+                }
+            }
+            let parts = [t];
+            let quarters = boundaries(t0, t0 + 12 * day, Bucket::QuarterHour, &Zone::utc());
+            let slots: Vec<(i64, i64, i64)> = sweep(&parts, &quarters)
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (j, m))| *j > 0 || *m > 0)
+                .map(|(k, (j, m))| (quarters[k], j, m))
+                .collect();
+            for name in zones {
+                let Some(tz) = Zone::get(name) else {
+                    panic!("zone {name}");
+                };
+                for bucket in [Bucket::Hour, Bucket::Day] {
+                    let (from, to) = (t0 + 2 * day + next(day as u64), t0 + 5 * day);
+                    let bounds = boundaries(from, to, bucket, &tz);
+                    assert!(
+                        bounds.iter().all(|b| b % SLOT == 0),
+                        "{name} {bucket:?}: bounds off quarter hours"
+                    );
+                    assert_eq!(
+                        fold(&bounds, &slots),
+                        sweep(&parts, &bounds),
+                        "round {round}, {name}, {bucket:?}"
+                    );
+                }
+            }
         }
     }
 

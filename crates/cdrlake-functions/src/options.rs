@@ -53,6 +53,8 @@ config_namespace! {
         pub license_soft_ceiling_min: usize, default = 6
         /// license_use: the soft ceiling adds floor(licences x this) on top of the licences.
         pub license_soft_ceiling_ratio: f64, default = 0.5
+        /// concurrency: read 'hour' and 'day' buckets (basis 'answered') from the concurrency_slots rollup when the session has it (up to date, not a team admin); false: always sweep the raw calls.
+        pub concurrency_use_rollup: bool, default = true
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod compact;
 pub mod retention;
 pub mod rollup;
+mod slots;
 pub mod vacuum;
 
 /// Exit codes shared by the jobs (documented in `docs/cli.md`).

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use cdrlake_engine::{EngineOptions, Lake, Scope};
-use cdrlake_schema::{PARTITION_COLUMN, ROLLUPS, RollupDef};
+use cdrlake_schema::{CONCURRENCY_SLOTS, PARTITION_COLUMN, ROLLUPS, RollupDef};
 use cdrlake_store::Store;
 use datafusion::prelude::{DataFrame, cast, col, lit};
 use datafusion::scalar::ScalarValue;
@@ -81,9 +81,9 @@ pub async fn refresh_with(
     let mut summary = RefreshSummary::default();
     let mut lake = Lake::load_tables(store, &engine_options()).await?;
     if let Some(p) = progress {
-        p.set_length(ROLLUPS.len() as u64);
+        p.set_length(ROLLUPS.len() as u64 + 1);
     }
-    for def in ROLLUPS {
+    for def in cdrlake_schema::rollup::all_rollups() {
         if let Some(p) = progress {
             p.set_message(def.name);
             p.inc(1);
@@ -94,7 +94,12 @@ pub async fn refresh_with(
             if attempt > 0 {
                 lake = lake.reload(store).await?;
             }
-            if let Some(r) = refresh_one(store, &lake, def, full).await? {
+            let done = if def.name == CONCURRENCY_SLOTS.name {
+                crate::slots::refresh(store, &lake, full).await?
+            } else {
+                refresh_one(store, &lake, def, full).await?
+            };
+            if let Some(r) = done {
                 result = Some(r);
                 break;
             }
@@ -128,13 +133,13 @@ pub async fn refresh_with(
 }
 
 /// The source versions each of a rollup's sources has in `lake`.
-fn source_versions(lake: &Lake, def: &RollupDef) -> BTreeMap<String, u64> {
+pub(crate) fn source_versions(lake: &Lake, def: &RollupDef) -> BTreeMap<String, u64> {
     def.sources()
         .filter_map(|s| lake.versions().get(s).map(|v| (s.to_string(), *v)))
         .collect()
 }
 
-async fn recorded_sources(
+pub(crate) async fn recorded_sources(
     store: &Store,
     def: &RollupDef,
     version: Option<u64>,
@@ -142,7 +147,7 @@ async fn recorded_sources(
     Ok(cdrlake_engine::log::rollup_sources(store.object_store().as_ref(), def, version).await?)
 }
 
-async fn dirty_partitions(
+pub(crate) async fn dirty_partitions(
     store: &Store,
     def: &RollupDef,
     old: &BTreeMap<String, u64>,
@@ -353,7 +358,9 @@ async fn refresh_one(
 /// Rows per data page in rollup files.
 const ROLLUP_PAGE_ROWS: usize = 2048;
 
-fn rollup_writer_properties(def: &RollupDef) -> parquet::file::properties::WriterProperties {
+pub(crate) fn rollup_writer_properties(
+    def: &RollupDef,
+) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Compression;
     use parquet::schema::types::ColumnPath;
     let mut builder = parquet::file::properties::WriterProperties::builder();
@@ -468,6 +475,9 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
             ok: missing == 0 && extra == 0,
         });
     }
+    summary
+        .rollups
+        .push(crate::slots::verify(store, &lake).await?);
     summary.seconds = started.elapsed().as_secs_f64();
     summary.exit_code = if summary.rollups.iter().all(|r| r.ok) {
         EXIT_OK

@@ -63,7 +63,7 @@ pub fn table_folders() -> Vec<String> {
         out.push(format!("tables/{}", def.name));
         out.push(format!("quarantine/{}", def.name));
     }
-    for def in cdrlake_schema::ROLLUPS {
+    for def in cdrlake_schema::rollup::all_rollups() {
         out.push(def.folder());
     }
     out.push("reference/rate_centers".to_string());

@@ -7,7 +7,7 @@
 
 pub mod e164;
 pub mod rollup;
-pub use rollup::{ROLLUPS, RollupDef};
+pub use rollup::{CONCURRENCY_SLOTS, ROLLUPS, RollupDef};
 
 use std::sync::Arc;
 

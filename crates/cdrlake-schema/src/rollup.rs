@@ -140,6 +140,24 @@ pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
     team_user_column: None,
 };
 
+/// Peak concurrency per tenant and UTC quarter hour (answered calls, [answer_time, end_time)),
+/// which `concurrency()` folds into local hours and days. Kept apart from [`ROLLUPS`]: a day's
+/// rows depend on every call still connected that day, whichever `event_date` partition holds
+/// it, so its refresh recomputes the days each changed partition reaches (the jobs crate keeps
+/// that reach per partition in the rollup's commit metadata), not just the changed partitions.
+/// Its `sql` has two parameters, `$from` and `$to` (UTC midnights), the days it computes.
+pub const CONCURRENCY_SLOTS: RollupDef = RollupDef {
+    name: "concurrency_slots",
+    version: 1,
+    doc: "Connected calls per tenant and UTC quarter hour: calls answered in the quarter hour (joined) and the peak number of calls connected at any instant of it (max_concurrent, counting calls answered earlier); only quarter hours with a call. Local hours and days are unions of UTC quarter hours in every time zone in use, so concurrency() answers 'hour' and 'day' buckets from it. Absent from a session while it is behind the calls table (concurrency() then reads raw calls) and for team admins.",
+    fact_sources: &["calls"],
+    dimension_sources: &[],
+    sql: include_str!("../../../sql/rollups/concurrency_slots.sql"),
+    sort_columns: &["tenant_id", "slot_start"],
+    bloom_filter_columns: &[],
+    team_user_column: None,
+};
+
 /// Every rollup, in the order jobs refresh them.
 pub const ROLLUPS: &[RollupDef] = &[
     CALLS_HOURLY,
@@ -154,4 +172,9 @@ pub const ROLLUPS: &[RollupDef] = &[
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
     ROLLUPS.iter().find(|r| r.name == name)
+}
+
+/// Every rollup's Delta table, [`CONCURRENCY_SLOTS`] included (vacuum, listings).
+pub fn all_rollups() -> impl Iterator<Item = &'static RollupDef> {
+    ROLLUPS.iter().chain(std::iter::once(&CONCURRENCY_SLOTS))
 }
