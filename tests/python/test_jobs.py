@@ -754,8 +754,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     changed["ratings_hourly"] = changed["calls_hourly"]
     changed["calls_daily"] = changed["calls_hourly"]
     changed["calls_by_number"] = changed["calls_hourly"]
-    for r in done["rollups"]["rollups"]:
-        assert (r["mode"], r["partitions"]) == ("partitions", changed[r["rollup"]]), r
+    assert_refreshed(done["rollups"]["rollups"], changed)
     assert_rollups_verified(lake)
 
     # Vacuum deletes the files the deletes and the refresh removed, and only those.
