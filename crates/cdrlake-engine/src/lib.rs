@@ -466,18 +466,7 @@ async fn rollup_provider(
             None,
         )));
     };
-    let now: std::collections::BTreeMap<String, u64> = def
-        .sources()
-        .filter_map(|s| versions.get(s).map(|v| (s.to_string(), *v)))
-        .collect();
-    if let Some(v) = table.version() {
-        versions.insert(def.name.to_string(), v);
-    }
-    let os = store.object_store();
-    let dirty = match log::rollup_sources(os.as_ref(), def, table.version()).await? {
-        Some(old) => log::rollup_dirty(os.as_ref(), def, &old, &now).await?,
-        None => None,
-    };
+    let dirty = rollup_staleness(store, def, &table, versions).await?;
     let stored = delta_provider(ctx, def.name, &table).await?;
     match dirty {
         Some(d) if d.is_empty() => Ok(stored),
@@ -517,6 +506,22 @@ async fn slots_provider(
     let Some(table) = store.open_delta(&store.rollup_url(def)).await? else {
         return Ok(None);
     };
+    let dirty = rollup_staleness(store, def, &table, versions).await?;
+    match dirty {
+        Some(d) if d.is_empty() => Ok(Some(delta_provider(ctx, def.name, &table).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// The partitions of a stored rollup whose sources changed since its last refresh, against
+/// the source versions just loaded (`versions`, which gains the rollup's own); None: all of
+/// them (never refreshed, a dimension changed, a log is gone).
+async fn rollup_staleness(
+    store: &Store,
+    def: &cdrlake_schema::RollupDef,
+    table: &deltalake::DeltaTable,
+    versions: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<Option<std::collections::BTreeSet<String>>, EngineError> {
     let now: std::collections::BTreeMap<String, u64> = def
         .sources()
         .filter_map(|s| versions.get(s).map(|v| (s.to_string(), *v)))
@@ -525,14 +530,12 @@ async fn slots_provider(
         versions.insert(def.name.to_string(), v);
     }
     let os = store.object_store();
-    let dirty = match log::rollup_sources(os.as_ref(), def, table.version()).await? {
-        Some(old) => log::rollup_dirty(os.as_ref(), def, &old, &now).await?,
-        None => None,
-    };
-    match dirty {
-        Some(d) if d.is_empty() => Ok(Some(delta_provider(ctx, def.name, &table).await?)),
-        _ => Ok(None),
-    }
+    Ok(
+        match log::rollup_sources(os.as_ref(), def, table.version()).await? {
+            Some(old) => log::rollup_dirty(os.as_ref(), def, &old, &now).await?,
+            None => None,
+        },
+    )
 }
 
 /// The name of the rate-center reference table, in the store and in SQL.

@@ -874,11 +874,12 @@ impl TableProvider for ConcurrencyTable {
             vec![col("tenant_id")],
             vec![max(col("time_zone")).alias("time_zone")],
         )?;
-        let slots = match self.slots_query(&ctx, filters).await? {
-            Some(df) => Some(df.create_physical_plan().await?),
-            None => None,
+        // With the rollup, the calls scan is planned only if the query needs it after all (a
+        // zone whose buckets are off quarter hours): planning a Delta scan costs milliseconds.
+        let (source, fallback) = match self.slots_query(&ctx, filters).await? {
+            Some(df) => (df.create_physical_plan().await?, Some(calls)),
+            None => (calls.create_physical_plan().await?, None),
         };
-        let calls = calls.create_physical_plan().await?;
         let tenants = tenants.create_physical_plan().await?;
         let schema = match projection {
             Some(p) => Arc::new(output_schema().project(p)?),
@@ -894,9 +895,9 @@ impl TableProvider for ConcurrencyTable {
                 Boundedness::Bounded,
             )),
             schema,
-            calls,
+            source,
             tenants,
-            slots,
+            fallback,
         }))
     }
 }
@@ -968,11 +969,12 @@ struct ConcurrencyExec {
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
-    calls: Arc<dyn ExecutionPlan>,
+    /// The calls scan to sweep or, when `fallback` is set, the `concurrency_slots` rows to fold.
+    source: Arc<dyn ExecutionPlan>,
     tenants: Arc<dyn ExecutionPlan>,
-    /// The `concurrency_slots` rows to fold into buckets instead of sweeping `calls` (which
-    /// then runs only if a tenant's buckets do not start on quarter hours).
-    slots: Option<Arc<dyn ExecutionPlan>>,
+    /// With the rollup as source: the calls scan, planned and swept only if a tenant's buckets
+    /// do not start on quarter hours.
+    fallback: Option<DataFrame>,
 }
 
 impl fmt::Debug for ConcurrencyExec {
@@ -992,7 +994,7 @@ impl DisplayAs for ConcurrencyExec {
             self.params.basis,
             from_micros(self.params.from),
             from_micros(self.params.to),
-            if self.slots.is_some() {
+            if self.fallback.is_some() {
                 "concurrency_slots"
             } else {
                 "calls"
@@ -1011,9 +1013,7 @@ impl ExecutionPlan for ConcurrencyExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        let mut c = vec![&self.calls, &self.tenants];
-        c.extend(self.slots.as_ref());
-        c
+        vec![&self.source, &self.tenants]
     }
 
     fn apply_expressions(
@@ -1029,25 +1029,17 @@ impl ExecutionPlan for ConcurrencyExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let expected = 2 + usize::from(self.slots.is_some());
-        if children.len() != expected {
-            return exec_err!(
-                "ConcurrencyExec has {expected} children, got {}",
-                children.len()
-            );
-        }
-        let mut children = children.into_iter();
-        let (Some(calls), Some(tenants)) = (children.next(), children.next()) else {
-            return exec_err!("ConcurrencyExec lost a child");
-        };
+        let [source, tenants]: [Arc<dyn ExecutionPlan>; 2] = children
+            .try_into()
+            .map_err(|_| DataFusionError::Internal("ConcurrencyExec has two children".into()))?;
         Ok(Arc::new(ConcurrencyExec {
             params: self.params,
             projection: self.projection.clone(),
             schema: self.schema.clone(),
             properties: self.properties.clone(),
-            calls,
+            source,
             tenants,
-            slots: children.next(),
+            fallback: self.fallback.clone(),
         }))
     }
 
@@ -1061,22 +1053,25 @@ impl ExecutionPlan for ConcurrencyExec {
         }
         let threads = context.session_config().target_partitions();
         let tenants = execute_stream(self.tenants.clone(), context.clone())?;
-        let slots = match &self.slots {
-            Some(s) => Some(execute_stream(s.clone(), context.clone())?),
-            None => None,
-        };
-        let calls = self.calls.clone();
+        let (source, fallback) = (self.source.clone(), self.fallback.clone());
         let (params, projection, schema) =
             (self.params, self.projection.clone(), self.schema.clone());
         let fut = async move {
             let zones = time_zones(tenants).await?;
-            let folded = match slots {
-                Some(s) => fold_slots(params, s, &zones).await?,
-                None => None,
+            let (folded, calls) = match fallback {
+                Some(calls) => {
+                    let slots = execute_stream(source, context.clone())?;
+                    match fold_slots(params, slots, &zones).await? {
+                        Some(f) => (Some(f), None),
+                        None => (None, Some(calls.create_physical_plan().await?)),
+                    }
+                }
+                None => (None, Some(source)),
             };
-            let swept = match folded {
-                Some(f) => f,
-                None => {
+            let swept = match (folded, calls) {
+                (Some(f), _) => f,
+                (None, None) => return exec_err!("concurrency: no calls scan to sweep"),
+                (None, Some(calls)) => {
                     // Each partition of the scan is collected by its own task (the per-row
                     // work is then spread over the runtime's threads, not done on one).
                     let calls = (0..calls.output_partitioning().partition_count())

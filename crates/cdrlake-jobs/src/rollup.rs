@@ -272,15 +272,59 @@ async fn refresh_one(
             result.files_removed += 1;
         }
     }
-    let mut writer = RecordBatchWriter::for_table(&table)
+    let mut frames = Vec::with_capacity(passes.len());
+    for pass in passes {
+        frames.push(match pass {
+            Some(filter) => df.clone().filter(filter)?,
+            None => df.clone(),
+        });
+    }
+    write_passes(def, &table, frames, &mut actions, &mut result).await?;
+    let rebuilt = dirty
+        .as_ref()
+        .map(|d| d.iter().cloned().collect::<Vec<_>>());
+    let Some(version) = commit_refresh(
+        def,
+        &table,
+        actions,
+        &now,
+        rebuilt.as_deref(),
+        nothing_changed,
+        vec![],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    result.version = Some(version);
+    result.mode = match &dirty {
+        Some(d) if d.is_empty() => "up_to_date",
+        Some(_) => "partitions",
+        None => "full",
+    }
+    .into();
+    result.partitions = rebuilt.unwrap_or_default();
+    Ok(Some(result))
+}
+
+/// Computes each of `frames` (the passes of a refresh, a few partitions each, so memory holds
+/// a few partitions' rows and their encoded files), sorted by the rollup's sort columns, and
+/// writes it to new files of `table`, uploaded and released per pass: their add actions go to
+/// `actions`, the counts to `result`.
+pub(crate) async fn write_passes(
+    def: &RollupDef,
+    table: &deltalake::DeltaTable,
+    frames: Vec<DataFrame>,
+    actions: &mut Vec<Action>,
+    result: &mut RollupResult,
+) -> Result<(), JobError> {
+    let delta =
+        |what: &str| ctx::<deltalake::DeltaTableError>(format!("rollup {}: {what}", def.name));
+    let mut writer = RecordBatchWriter::for_table(table)
         .map_err(delta("opening a writer"))?
         .with_writer_properties(rollup_writer_properties(def));
-    for pass in passes {
-        let mut part = df.clone();
-        if let Some(filter) = pass {
-            part = part.filter(filter)?;
-        }
-        let batches = part
+    for frame in frames {
+        let batches = frame
             .sort(
                 def.sort_columns
                     .iter()
@@ -296,19 +340,38 @@ async fn refresh_one(
                 writer.write(b).await.map_err(delta("writing"))?;
             }
         }
-        // Written files are uploaded and released per pass; one commit covers them all.
         for a in writer.flush().await.map_err(delta("writing"))? {
             result.files_added += 1;
             result.bytes_written += a.size.max(0) as u64;
             actions.push(Action::Add(a));
         }
     }
-    let predicate = dirty.as_ref().filter(|d| !d.is_empty()).map(|d| {
+    Ok(())
+}
+
+/// Commits one refresh of a rollup: `actions` (the files removed and added) in one Delta
+/// commit carrying the application transaction `cdrlake-rollup:<name>` (two refreshes at once
+/// conflict) and, in its metadata, the source versions `now`, the partitions rebuilt (None:
+/// all) and `extra`. `append`: nothing was rebuilt, only the source versions move. Returns the
+/// new version, or None when a concurrent commit conflicted (reload and try again).
+pub(crate) async fn commit_refresh(
+    def: &RollupDef,
+    table: &deltalake::DeltaTable,
+    actions: Vec<Action>,
+    now: &BTreeMap<String, u64>,
+    rebuilt: Option<&[String]>,
+    append: bool,
+    extra: Vec<(String, serde_json::Value)>,
+) -> Result<Option<u64>, JobError> {
+    let delta =
+        |what: &str| ctx::<deltalake::DeltaTableError>(format!("rollup {}: {what}", def.name));
+    let snapshot = table.snapshot().map_err(delta("reading the snapshot"))?;
+    let predicate = rebuilt.filter(|d| !d.is_empty()).map(|d| {
         let list: Vec<String> = d.iter().map(|p| format!("'{p}'")).collect();
         format!("{PARTITION_COLUMN} IN ({})", list.join(", "))
     });
     let op = DeltaOperation::Write {
-        mode: if nothing_changed {
+        mode: if append {
             SaveMode::Append
         } else {
             SaveMode::Overwrite
@@ -321,35 +384,27 @@ async fn refresh_one(
         crate::now_millis(),
         Some(crate::now_millis()),
     );
+    let mut metadata = vec![
+        (STATE_KEY.to_string(), json!(now)),
+        ("cdrlake.operation".to_string(), json!("rollup refresh")),
+        (
+            "cdrlake.partitions".to_string(),
+            match rebuilt {
+                Some(d) => json!(d),
+                None => json!("all"),
+            },
+        ),
+    ];
+    metadata.extend(extra);
     let props = CommitProperties::default()
         .with_application_transactions(vec![txn])
-        .with_metadata([
-            (STATE_KEY.to_string(), json!(now)),
-            ("cdrlake.operation".to_string(), json!("rollup refresh")),
-            (
-                "cdrlake.partitions".to_string(),
-                match &dirty {
-                    Some(d) => json!(d),
-                    None => json!("all"),
-                },
-            ),
-        ]);
+        .with_metadata(metadata);
     let committed = CommitBuilder::from(props)
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), op)
         .await;
     match committed {
-        Ok(done) => {
-            result.version = Some(done.version());
-            result.mode = match &dirty {
-                Some(d) if d.is_empty() => "up_to_date",
-                Some(_) => "partitions",
-                None => "full",
-            }
-            .into();
-            result.partitions = dirty.map(|d| d.into_iter().collect()).unwrap_or_default();
-            Ok(Some(result))
-        }
+        Ok(done) => Ok(Some(done.version())),
         Err(e) if is_conflict(&e) => Ok(None),
         Err(e) => Err(delta("committing")(e)),
     }

@@ -16,17 +16,14 @@ use cdrlake_store::Store;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::prelude::{DataFrame, SessionContext, col};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
-use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::kernel::Action;
 use serde_json::json;
 
 use crate::rollup::{
-    RollupResult, STATE_KEY, VerifyResult, dirty_partitions, recorded_sources,
-    rollup_writer_properties, source_versions,
+    RollupResult, VerifyResult, commit_refresh, dirty_partitions, recorded_sources,
+    source_versions, write_passes,
 };
-use crate::{JobError, ctx, date_days, is_conflict};
+use crate::{JobError, ctx, date_days};
 
 /// The commit metadata key holding, per `event_date` partition of `calls`, the first and last
 /// UTC day its answered calls are connected on.
@@ -244,88 +241,31 @@ pub(crate) async fn refresh(
             result.files_removed += 1;
         }
     }
-    let mut writer = RecordBatchWriter::for_table(&table)
-        .map_err(delta("opening a writer"))?
-        .with_writer_properties(rollup_writer_properties(def));
+    let mut frames = Vec::new();
     for (first, last) in runs(&days) {
-        let batches = compute(&session, first, last)
-            .await?
-            .sort(
-                def.sort_columns
-                    .iter()
-                    .map(|c| col(*c).sort(true, true))
-                    .collect(),
-            )?
-            .collect()
-            .await
-            .map_err(ctx(format!("computing rollup {}", def.name)))?;
-        for b in batches {
-            if b.num_rows() > 0 {
-                result.rows_written += b.num_rows() as u64;
-                writer.write(b).await.map_err(delta("writing"))?;
-            }
-        }
-        for a in writer.flush().await.map_err(delta("writing"))? {
-            result.files_added += 1;
-            result.bytes_written += a.size.max(0) as u64;
-            actions.push(Action::Add(a));
-        }
+        frames.push(compute(&session, first, last).await?);
     }
+    write_passes(def, &table, frames, &mut actions, &mut result).await?;
     let day_list: Vec<String> = days.iter().map(|d| day_text(*d)).collect();
-    let predicate = dirty.as_ref().map(|_| {
-        let list: Vec<String> = day_list.iter().map(|p| format!("'{p}'")).collect();
-        format!("{PARTITION_COLUMN} IN ({})", list.join(", "))
-    });
-    let op = DeltaOperation::Write {
-        mode: if nothing_changed {
-            SaveMode::Append
-        } else {
-            SaveMode::Overwrite
-        },
-        partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
-        predicate,
+    let rebuilt = dirty.as_ref().map(|_| day_list.as_slice());
+    let extra = vec![(REACH_KEY.to_string(), reach_to_json(&reach))];
+    let Some(version) =
+        commit_refresh(def, &table, actions, &now, rebuilt, nothing_changed, extra).await?
+    else {
+        return Ok(None);
     };
-    let txn = Transaction::new_with_last_update(
-        format!("cdrlake-rollup:{}", def.name),
-        crate::now_millis(),
-        Some(crate::now_millis()),
-    );
-    let props = CommitProperties::default()
-        .with_application_transactions(vec![txn])
-        .with_metadata([
-            (STATE_KEY.to_string(), json!(now)),
-            (REACH_KEY.to_string(), reach_to_json(&reach)),
-            ("cdrlake.operation".to_string(), json!("rollup refresh")),
-            (
-                "cdrlake.partitions".to_string(),
-                match &dirty {
-                    Some(_) => json!(day_list),
-                    None => json!("all"),
-                },
-            ),
-        ]);
-    let committed = CommitBuilder::from(props)
-        .with_actions(actions)
-        .build(Some(snapshot), table.log_store(), op)
-        .await;
-    match committed {
-        Ok(done) => {
-            result.version = Some(done.version());
-            result.mode = match &dirty {
-                Some(_) if nothing_changed => "up_to_date",
-                Some(_) => "partitions",
-                None => "full",
-            }
-            .into();
-            result.partitions = match &dirty {
-                Some(_) => day_list,
-                None => vec![],
-            };
-            Ok(Some(result))
-        }
-        Err(e) if is_conflict(&e) => Ok(None),
-        Err(e) => Err(delta("committing")(e)),
+    result.version = Some(version);
+    result.mode = match &dirty {
+        Some(_) if nothing_changed => "up_to_date",
+        Some(_) => "partitions",
+        None => "full",
     }
+    .into();
+    result.partitions = match &dirty {
+        Some(_) => day_list,
+        None => vec![],
+    };
+    Ok(Some(result))
 }
 
 /// Compares the rollup with the quarter hours computed from the raw calls now, row for row;
