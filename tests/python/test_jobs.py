@@ -819,6 +819,16 @@ def test_rollup_files_are_snappy_and_tables_zstd(lake):
     assert codecs("tables/calls") == {"ZSTD"}
 
 
+def test_rollups_of_small_files_are_scanned_without_the_page_index(lake):
+    """A rollup file of a few tens of kilobytes has a page or two per column: its page index
+    prunes nothing and loading it costs more than it saves (docs/storage.md, rollups)."""
+    sql = "SELECT count(*) AS n FROM team_calls_hourly WHERE local_hour >= '2026-10-03'"
+    plan = "\n".join(r["plan"] for r in lake.query(f"EXPLAIN ANALYZE {sql}"))
+    assert "page_index_pages_pruned=0 total" in plan, plan
+    assert lake.query(sql)[0]["n"] == lake_in_duckdb(lake).execute(
+        "SELECT count(*) FROM team_calls_hourly WHERE local_hour >= TIMESTAMP '2026-10-03'").fetchone()[0]
+
+
 def test_a_rare_number_lookup_skips_row_groups_by_bloom_filter(lake):
     """calls_by_number has a bloom filter on `number`: every file spans the whole number range
     (sorted by number), so only the bloom filter can skip the partitions a number is not in."""

@@ -24,6 +24,7 @@ use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::{Constraints, Statistics};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -581,8 +582,23 @@ pub async fn delta_provider(
         .update_datafusion_session(&ctx.state())
         .map_err(delta_err)?;
     let provider = table.table_provider().await?;
-    Ok(Arc::new(LakeTable { inner: provider }))
+    let snapshot = table.snapshot().map_err(delta_err)?;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for f in snapshot.log_data().iter() {
+        files += 1;
+        bytes += u64::try_from(f.size()).unwrap_or(0);
+    }
+    Ok(Arc::new(LakeTable {
+        inner: provider,
+        page_index: files == 0 || bytes / files >= PAGE_INDEX_MIN_FILE_BYTES,
+    }))
 }
+
+/// Tables whose files are this small on average (rollups, dimensions) are scanned without the
+/// Parquet page index: a file of a few tens of kilobytes has a page or two per column, so the
+/// index prunes nothing, and loading and checking it for each of the 30 files of a month's
+/// dashboard cost 7-9 ms of a 70 ms query (team_hourly_volume v2, 10 M calls).
+const PAGE_INDEX_MIN_FILE_BYTES: u64 = 1 << 20;
 
 /// A lake table as the session sees it: the Delta provider, with every filter it takes also
 /// applied above the scan. delta-rs answers "exact" for filters it then does not apply in
@@ -594,6 +610,8 @@ pub async fn delta_provider(
 #[derive(Debug)]
 struct LakeTable {
     inner: Arc<dyn TableProvider>,
+    /// Whether scans use the page index (off for tables of small files).
+    page_index: bool,
 }
 
 #[async_trait::async_trait]
@@ -645,7 +663,20 @@ impl TableProvider for LakeTable {
         args: ScanArgs<'a>,
     ) -> datafusion::error::Result<ScanResult> {
         let unfiltered = args.filters().is_none_or(|f| f.is_empty()) && args.limit().is_none();
-        let result = self.inner.scan_with_args(state, args).await?;
+        let result = match state.as_any().downcast_ref::<SessionState>() {
+            Some(s)
+                if !self.page_index && s.config().options().execution.parquet.enable_page_index =>
+            {
+                let mut s = s.clone();
+                s.config_mut()
+                    .options_mut()
+                    .execution
+                    .parquet
+                    .enable_page_index = false;
+                self.inner.scan_with_args(&s, args).await?
+            }
+            _ => self.inner.scan_with_args(state, args).await?,
+        };
         if !unfiltered {
             return Ok(result);
         }
