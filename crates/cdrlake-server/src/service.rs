@@ -1,10 +1,13 @@
 //! The Flight SQL service.
 //!
-//! Stateless "plan twice": GetFlightInfo plans a statement only to learn its schema and hands
-//! out a ticket carrying the SQL (and bound parameters); DoGet authenticates again, plans
-//! again in a session of the caller's scope and streams. Any server over the same store and
-//! users file (sharing `--token-secret`) can answer any ticket, and nothing in a ticket or
-//! handle decides what the caller may see: the scope comes from the bearer token alone.
+//! Stateless tickets: GetFlightInfo plans a statement to learn its schema and hands out a
+//! ticket carrying the SQL (and bound parameters); DoGet authenticates again and streams. Any
+//! server over the same store and users file (sharing `--token-secret`) can answer any ticket,
+//! and nothing in a ticket or handle decides what the caller may see: the scope comes from the
+//! bearer token alone. To save planning twice, the server that issued a ticket keeps its plan
+//! for a minute and DoGet takes it, but only for the same principal (user, role, tenant,
+//! teams, permissions as the users file says at DoGet) and the same SQL and parameters;
+//! otherwise DoGet plans again in the caller's own scope.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -179,7 +182,23 @@ pub struct Inner {
     sessions: Mutex<HashMap<String, SessionRow>>,
     queries: Mutex<VecDeque<QueryRow>>,
     running: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Plans made by GetFlightInfo, by handle id, for DoGet to take (see the module doc).
+    planned: Mutex<HashMap<String, Planned>>,
 }
+
+/// A statement planned by GetFlightInfo: who planned it, what, and the session it was planned in.
+struct Planned {
+    principal: Principal,
+    sql: String,
+    params: Option<String>,
+    ctx: SessionContext,
+    plan: LogicalPlan,
+    at: Instant,
+}
+
+/// How long, and how many, plans wait for their DoGet.
+const PLANNED_TTL: Duration = Duration::from_secs(60);
+const PLANNED_MAX: usize = 256;
 
 /// The Flight SQL service (cheap to clone: every clone shares one state).
 #[derive(Clone)]
@@ -255,6 +274,7 @@ impl CdrlakeFlightSql {
                 sessions: Mutex::new(HashMap::new()),
                 queries: Mutex::new(VecDeque::new()),
                 running: Mutex::new(HashMap::new()),
+                planned: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -684,7 +704,10 @@ impl CdrlakeFlightSql {
             Status::deadline_exceeded("the query waited for a free slot until its deadline")
         })?
         .map_err(|_| Status::unavailable("the server is shutting down"))?;
-        let (ctx, plan) = self.plan(&p, &handle.sql, handle.params.as_deref()).await?;
+        let (ctx, plan) = match self.take_planned(&p, &handle) {
+            Some(planned) => planned,
+            None => self.plan(&p, &handle.sql, handle.params.as_deref()).await?,
+        };
         let df = ctx.execute_logical_plan(plan).await.map_err(df_status)?;
         let wire = wire_schema(df.schema().as_arrow());
         let cancel = Arc::new(Notify::new());
@@ -806,15 +829,48 @@ impl CdrlakeFlightSql {
             .map_or(server, |c| c.min(server))
     }
 
-    /// The schema of `sql` for `p`, without running it.
-    async fn schema_of(
+    /// Plans a ticket's statement for `p` and keeps the plan for its DoGet; the wire schema.
+    async fn plan_for_ticket(&self, p: &Principal, handle: &Handle) -> Result<SchemaRef, Status> {
+        let (ctx, plan) = self.plan(p, &handle.sql, handle.params.as_deref()).await?;
+        let schema = wire_schema(plan.schema().as_arrow());
+        if let Ok(mut m) = self.inner.planned.lock() {
+            let now = Instant::now();
+            m.retain(|_, v| now.duration_since(v.at) < PLANNED_TTL);
+            if m.len() >= PLANNED_MAX {
+                // Tickets nobody fetched: drop the oldest.
+                if let Some(oldest) = m.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| k.clone()) {
+                    m.remove(&oldest);
+                }
+            }
+            m.insert(
+                handle.id.clone(),
+                Planned {
+                    principal: p.clone(),
+                    sql: handle.sql.clone(),
+                    params: handle.params.clone(),
+                    ctx,
+                    plan,
+                    at: now,
+                },
+            );
+        }
+        Ok(schema)
+    }
+
+    /// The plan GetFlightInfo made for this ticket, when the same principal presents the same
+    /// statement within a minute. It is taken whoever presents the ticket: a ticket fetched
+    /// again, or by someone else, is planned again in the caller's scope.
+    fn take_planned(
         &self,
         p: &Principal,
-        sql: &str,
-        params: Option<&str>,
-    ) -> Result<SchemaRef, Status> {
-        let (_ctx, plan) = self.plan(p, sql, params).await?;
-        Ok(wire_schema(plan.schema().as_arrow()))
+        handle: &Handle,
+    ) -> Option<(SessionContext, LogicalPlan)> {
+        let planned = self.inner.planned.lock().ok()?.remove(&handle.id)?;
+        let same = planned.principal == *p
+            && planned.sql == handle.sql
+            && planned.params == handle.params
+            && planned.at.elapsed() < PLANNED_TTL;
+        same.then_some((planned.ctx, planned.plan))
     }
 
     /// The tables `p` can see, as (schema, table, type, columns).
@@ -1274,8 +1330,8 @@ impl FlightSqlService for CdrlakeFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let p = self.principal(&request).await?;
-        let schema = self.schema_of(&p, &query.query, None).await?;
         let handle = Handle::new(query.query, None);
+        let schema = self.plan_for_ticket(&p, &handle).await?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.encode()?,
         };
@@ -1299,10 +1355,8 @@ impl FlightSqlService for CdrlakeFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let p = self.principal(&request).await?;
         let handle = Handle::decode(&cmd.prepared_statement_handle)?;
-        let schema = self
-            .schema_of(&p, &handle.sql, handle.params.as_deref())
-            .await?;
         let run = Handle::new(handle.sql, handle.params);
+        let schema = self.plan_for_ticket(&p, &run).await?;
         let cmd = CommandPreparedStatementQuery {
             prepared_statement_handle: run.encode()?,
         };
