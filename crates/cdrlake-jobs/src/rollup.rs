@@ -460,6 +460,53 @@ pub struct VerifySummary {
     pub exit_code: i32,
 }
 
+/// A rollup's stored rows (none when it was never built) with the columns and types of
+/// `expected`, its rows computed from the raw tables.
+pub(crate) async fn stored_rows(
+    session: &datafusion::prelude::SessionContext,
+    def: &RollupDef,
+    table: Option<&deltalake::DeltaTable>,
+    expected: &DataFrame,
+) -> Result<DataFrame, JobError> {
+    let stored: std::sync::Arc<dyn datafusion::catalog::TableProvider> = match table {
+        Some(t) => cdrlake_engine::delta_provider(session, def.name, t).await?,
+        None => std::sync::Arc::new(datafusion::datasource::MemTable::try_new(
+            cdrlake_engine::rollup_schema(expected),
+            vec![vec![]],
+        )?),
+    };
+    Ok(session.read_table(stored)?.select(
+        expected
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
+            .collect::<Vec<datafusion::prelude::Expr>>(),
+    )?)
+}
+
+/// Compares a rollup's stored rows with the rows computed from the raw tables, row for row
+/// (`stale_partitions`: left out of both, for the report).
+pub(crate) async fn compare(
+    def: &RollupDef,
+    expected: DataFrame,
+    rollup: DataFrame,
+    stale_partitions: Vec<String>,
+) -> Result<VerifyResult, JobError> {
+    let rows = rollup.clone().count().await? as u64;
+    let missing = expected.clone().except(rollup.clone())?.count().await? as u64;
+    let extra = rollup.except(expected)?.count().await? as u64;
+    Ok(VerifyResult {
+        rollup: def.name.to_string(),
+        rows,
+        missing_rows: missing,
+        extra_rows: extra,
+        stale_partitions,
+        stale_all: false,
+        ok: missing == 0 && extra == 0,
+    })
+}
+
 /// Compares every rollup with the same aggregates computed from the raw tables now: row for
 /// row, over the partitions that have not changed since the rollup's last refresh.
 pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
@@ -479,20 +526,7 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
             None => None,
         };
         let expected = cdrlake_engine::rollup_query(&session, def).await?;
-        let fields = expected.schema().fields().clone();
-        let stored: std::sync::Arc<dyn datafusion::catalog::TableProvider> = match &table {
-            Some(t) => cdrlake_engine::delta_provider(&session, def.name, t).await?,
-            None => std::sync::Arc::new(datafusion::datasource::MemTable::try_new(
-                cdrlake_engine::rollup_schema(&expected),
-                vec![vec![]],
-            )?),
-        };
-        let rollup = session.read_table(stored)?.select(
-            fields
-                .iter()
-                .map(|f| cast(col(f.name()), f.data_type().clone()).alias(f.name()))
-                .collect::<Vec<datafusion::prelude::Expr>>(),
-        )?;
+        let rollup = stored_rows(&session, def, table.as_ref(), &expected).await?;
         let (expected, rollup): (DataFrame, DataFrame) = match &stale {
             None if recorded.is_none() && table.is_some() => {
                 // Never refreshed (or its state is gone): compare everything; a mismatch is real.
@@ -517,18 +551,10 @@ pub async fn verify(store: &Store) -> Result<VerifySummary, JobError> {
                 (expected.filter(keep.clone())?, rollup.filter(keep)?)
             }
         };
-        let rows = rollup.clone().count().await? as u64;
-        let missing = expected.clone().except(rollup.clone())?.count().await? as u64;
-        let extra = rollup.except(expected)?.count().await? as u64;
-        summary.rollups.push(VerifyResult {
-            rollup: def.name.to_string(),
-            rows,
-            missing_rows: missing,
-            extra_rows: extra,
-            stale_partitions: stale.map(|s| s.into_iter().collect()).unwrap_or_default(),
-            stale_all: false,
-            ok: missing == 0 && extra == 0,
-        });
+        let stale = stale.map(|s| s.into_iter().collect()).unwrap_or_default();
+        summary
+            .rollups
+            .push(compare(def, expected, rollup, stale).await?);
     }
     summary
         .rollups

@@ -15,13 +15,13 @@ use cdrlake_schema::{CONCURRENCY_SLOTS, PARTITION_COLUMN};
 use cdrlake_store::Store;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Date32Type};
-use datafusion::prelude::{DataFrame, SessionContext, col};
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::kernel::Action;
 use serde_json::json;
 
 use crate::rollup::{
-    RollupResult, VerifyResult, commit_refresh, dirty_partitions, recorded_sources,
-    source_versions, write_passes,
+    RollupResult, VerifyResult, commit_refresh, compare, dirty_partitions, recorded_sources,
+    source_versions, stored_rows, write_passes,
 };
 use crate::{JobError, ctx, date_days};
 
@@ -296,34 +296,8 @@ pub(crate) async fn verify(store: &Store, lake: &Lake) -> Result<VerifyResult, J
         });
     }
     let expected = expected(&session).await?;
-    let fields = expected.schema().fields().clone();
-    let stored: std::sync::Arc<dyn datafusion::catalog::TableProvider> = match &table {
-        Some(t) => cdrlake_engine::delta_provider(&session, def.name, t).await?,
-        None => std::sync::Arc::new(datafusion::datasource::MemTable::try_new(
-            cdrlake_engine::rollup_schema(&expected),
-            vec![vec![]],
-        )?),
-    };
-    let rollup = session.read_table(stored)?.select(
-        fields
-            .iter()
-            .map(|f| {
-                datafusion::prelude::cast(col(f.name()), f.data_type().clone()).alias(f.name())
-            })
-            .collect::<Vec<datafusion::prelude::Expr>>(),
-    )?;
-    let rows = rollup.clone().count().await? as u64;
-    let missing = expected.clone().except(rollup.clone())?.count().await? as u64;
-    let extra = rollup.except(expected)?.count().await? as u64;
-    Ok(VerifyResult {
-        rollup: def.name.to_string(),
-        rows,
-        missing_rows: missing,
-        extra_rows: extra,
-        stale_partitions: vec![],
-        stale_all: false,
-        ok: missing == 0 && extra == 0,
-    })
+    let rollup = stored_rows(&session, def, table.as_ref(), &expected).await?;
+    compare(def, expected, rollup, vec![]).await
 }
 
 #[cfg(test)]
