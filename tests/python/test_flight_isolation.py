@@ -236,6 +236,9 @@ CASES = [
     Case("select_tenants", "SELECT * FROM tenants", rows=n("tenants")),
     Case("select_numbers", "SELECT * FROM numbers", rows=n("numbers"), both=True),
     Case("select_registrations", "SELECT * FROM registrations", rows=n("registrations"), both=True),
+    # A rollup that keeps raw rows (the conference legs of calls): same rows as its source.
+    Case("select_conference_legs", "SELECT * FROM conference_legs",
+         rows=lambda s: sum(1 for c in visible(s, "calls") if c["conference_id"]), both=True),
     Case("fully_qualified", "SELECT tenant_id, team_id, call_id FROM cdrlake.lake.calls", rows=n("calls")),
     Case("schema_qualified_upper", "SELECT TENANT_ID, CALL_ID FROM LAKE.CALLS", rows=n("calls")),
     # Filters that try to widen the row filter.

@@ -59,6 +59,14 @@ def by_name(items: list[dict], key: str) -> dict[str, dict]:
 # --- independent readers -------------------------------------------------------------------
 
 
+def rollup_folder(lake: Cdrlake, rollup: str) -> str:
+    """The Delta table of a rollup's current version, relative to the store: rollups/<name>/v<N>
+    with the highest N (a changed rollup query is a new version, built beside the old one)."""
+    versions = [int(p.name[1:]) for p in (Path(lake.store) / "rollups" / rollup).glob("v*")]
+    assert versions, f"rollup {rollup} has no table"
+    return f"rollups/{rollup}/v{max(versions)}"
+
+
 def delta(lake: Cdrlake, folder: str) -> DeltaTable:
     return DeltaTable(f"{lake.store}/{folder}")
 
@@ -236,7 +244,13 @@ ROLLUP_SQL = {
                count(*) AS attempts, count(c.answer_time) AS answered, sum(c.billable_s) AS billable_s,
                sum(c.customer_charge) AS customer_charge, sum(c.provider_cost) AS provider_cost,
                count(*) FILTER (WHERE c.license_decision = 'surged') AS surged,
-               count(*) FILTER (WHERE c.license_decision = 'rejected') AS rejected
+               count(*) FILTER (WHERE c.license_decision = 'rejected') AS rejected,
+               count(*) FILTER (WHERE c.dtmf_digits > 0) AS dtmf_calls,
+               sum(c.dtmf_digits) FILTER (WHERE c.dtmf_digits > 0) AS dtmf_digits,
+               count(*) FILTER (WHERE c.dtmf_digits > 0 AND c.disposition = 'answered') AS dtmf_answered,
+               sum(c.billable_s) FILTER (WHERE c.dtmf_digits > 0) AS dtmf_billable_s,
+               sum(c.customer_charge) FILTER (WHERE c.dtmf_digits > 0) AS dtmf_charge,
+               sum(c.provider_cost) FILTER (WHERE c.dtmf_digits > 0) AS dtmf_cost
         FROM calls c LEFT JOIN tenants t USING (tenant_id) GROUP BY ALL""",
     "calls_by_number": """
         SELECT event_date, tenant_id, team_id, caller_number AS number, call_id, invite_time,
@@ -246,6 +260,10 @@ ROLLUP_SQL = {
         SELECT event_date, tenant_id, team_id, callee_number, call_id, invite_time,
                caller_number, callee_number, duration_s, customer_charge
         FROM calls WHERE callee_number IS NOT NULL AND caller_number IS DISTINCT FROM callee_number""",
+    "conference_legs": """
+        SELECT event_date, tenant_id, team_id, conference_id, conference_organizer, call_id,
+               invite_time, answer_time, end_time, disposition, is_pstn, billable_s
+        FROM calls WHERE conference_id IS NOT NULL""",
     "logins_hourly": """
         SELECT r.event_date, r.tenant_id, r.user_id,
                date_trunc('hour', timezone(t.time_zone, r.event_time)) AS local_hour, count(*) AS logins
@@ -303,7 +321,7 @@ def lake_in_duckdb(lake: Cdrlake) -> duckdb.DuckDBPyConnection:
     for t in ("calls", "messages", "registrations", "tenants", "numbers"):
         con.register(t, read(lake, t))
     for r in ROLLUP_SQL:
-        con.register(r, delta(lake, f"rollups/{r}/v1").to_pyarrow_table())
+        con.register(r, delta(lake, rollup_folder(lake, r)).to_pyarrow_table())
     return con
 
 
@@ -719,7 +737,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     lake = copy_lake(retention_template, cdrlake_bin, tmp_path / "lake")
     before = {t: read(lake, t) for t in FACTS}
     disk, v0 = disk_files(lake), versions(lake)
-    folders = [f"tables/{t}" for t in FACTS] + [f"rollups/{r}/v1" for r in ROLLUP_SQL]
+    folders = [f"tables/{t}" for t in FACTS] + [rollup_folder(lake, r) for r in ROLLUP_SQL]
     files_before = {f: active_files(lake, f) for f in folders}
 
     started = datetime.now(timezone.utc)
@@ -754,6 +772,7 @@ def test_retention_deletes_each_tenants_old_rows_and_nothing_else(retention_temp
     changed["ratings_hourly"] = changed["calls_hourly"]
     changed["calls_daily"] = changed["calls_hourly"]
     changed["calls_by_number"] = changed["calls_hourly"]
+    changed["conference_legs"] = changed["calls_hourly"]
     assert_refreshed(done["rollups"]["rollups"], changed)
     assert_rollups_verified(lake)
 
@@ -815,7 +834,7 @@ def test_rollup_files_are_snappy_and_tables_zstd(lake):
         return out
 
     for r in ROLLUP_SQL:
-        assert codecs(f"rollups/{r}/v1") == {"SNAPPY"}, r
+        assert codecs(rollup_folder(lake, r)) == {"SNAPPY"}, r
     assert codecs("tables/calls") == {"ZSTD"}
 
 
@@ -856,6 +875,7 @@ def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
         "ratings_hourly": calls,
         "calls_daily": calls,
         "calls_by_number": calls,
+        "conference_legs": calls,
         "ims_hourly": ims,
         "activity_hourly": sorted(set(calls) | set(ims)),
         "logins_hourly": sorted(utc_dates([p for p in new if p.parts[-3] == "registrations"], "event_time")),
@@ -875,7 +895,7 @@ def assert_refreshed(results: list[dict], expected: dict[str, list[str]]) -> Non
 
 
 def rollup_files_by_partition(lake: Cdrlake) -> dict[str, dict[str, set[str]]]:
-    return {r: by_partition(active_files(lake, f"rollups/{r}/v1")) for r in ROLLUP_SQL}
+    return {r: by_partition(active_files(lake, rollup_folder(lake, r))) for r in ROLLUP_SQL}
 
 
 def test_rollups_refresh_only_the_partitions_that_changed(lake):
@@ -995,7 +1015,7 @@ def test_concurrency_slots_are_left_out_of_sessions_while_behind_calls(lake):
 
 
 def test_rollup_verify_catches_a_tampered_rollup_and_a_full_refresh_repairs_it(lake):
-    path = f"{lake.store}/rollups/calls_hourly/v1"
+    path = f"{lake.store}/{rollup_folder(lake, 'calls_hourly')}"
     rollup = DeltaTable(path).to_pyarrow_table()
     calls = rollup["calls"].to_pylist()
     calls[0] += 1

@@ -77,7 +77,7 @@ enum Command {
     Retention(jobs_cmd::RetentionCommand),
     /// Refresh or verify the rollups dashboards read (calls_hourly, ims_hourly,
     /// team_calls_hourly, activity_hourly, logins_hourly, ratings_hourly, calls_daily,
-    /// calls_by_number).
+    /// calls_by_number, conference_legs, concurrency_slots).
     #[command(subcommand)]
     Rollup(jobs_cmd::RollupCommand),
     /// Serve the lake, its reports and functions over Arrow Flight SQL (ADBC, JDBC,

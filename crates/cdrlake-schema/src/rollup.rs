@@ -118,8 +118,8 @@ pub const RATINGS_HOURLY: RollupDef = RollupDef {
 
 pub const CALLS_DAILY: RollupDef = RollupDef {
     name: "calls_daily",
-    version: 1,
-    doc: "Calls per tenant, team, customer, provider, UTC date and tenant-local date: attempts, answered, billable seconds, customer charge and provider cost (decimal), calls surged and rejected by the licence check.",
+    version: 2,
+    doc: "Calls per tenant, team, customer, provider, UTC date and tenant-local date: attempts, answered, billable seconds, customer charge and provider cost (decimal), calls surged and rejected by the licence check; and for the calls that carried DTMF: calls, digits, answered, billable seconds, charge and cost.",
     fact_sources: &["calls"],
     dimension_sources: &["tenants"],
     sql: include_str!("../../../sql/rollups/calls_daily.sql"),
@@ -137,6 +137,18 @@ pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/calls_by_number.sql"),
     sort_columns: &["number", "invite_time"],
     bloom_filter_columns: &["number"],
+    team_user_column: None,
+};
+
+pub const CONFERENCE_LEGS: RollupDef = RollupDef {
+    name: "conference_legs",
+    version: 1,
+    doc: "A conference leg index: one row per call with a conference_id (answered or not) with its tenant, team, conference, organizer, call id, times, disposition, PSTN flag and billable seconds, sorted by tenant then invite time, for the conference reports.",
+    fact_sources: &["calls"],
+    dimension_sources: &[],
+    sql: include_str!("../../../sql/rollups/conference_legs.sql"),
+    sort_columns: &["tenant_id", "invite_time"],
+    bloom_filter_columns: &[],
     team_user_column: None,
 };
 
@@ -168,6 +180,7 @@ pub const ROLLUPS: &[RollupDef] = &[
     RATINGS_HOURLY,
     CALLS_DAILY,
     CALLS_BY_NUMBER,
+    CONFERENCE_LEGS,
 ];
 
 pub fn rollup(name: &str) -> Option<&'static RollupDef> {
