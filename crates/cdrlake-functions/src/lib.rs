@@ -23,6 +23,7 @@ mod cqd;
 mod data;
 mod devices;
 mod floatcmp;
+mod localbounds;
 pub use floatcmp::FloatComparisons;
 mod numbers;
 mod options;
@@ -116,6 +117,28 @@ pub fn register_all_with(ctx: &SessionContext, reference: &Reference) -> Result<
         .any(|r| r.name() == datafusion::optimizer::AnalyzerRule::name(rule.as_ref()));
     if !present {
         ctx.add_analyzer_rule(rule);
+    }
+    let rule = localbounds::rule();
+    let present = ctx
+        .state()
+        .optimizers()
+        .iter()
+        .any(|r| r.name() == datafusion::optimizer::OptimizerRule::name(rule.as_ref()));
+    if !present {
+        // Before common subexpression elimination, which would otherwise compute the
+        // local_time both bounds share for every row (a projection below the filter), and
+        // after filters are pushed into joins and literals folded.
+        let state = ctx.state();
+        let mut rules = state.optimizers().to_vec();
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "common_sub_expression_eliminate")
+            .unwrap_or(rules.len());
+        rules.insert(at, rule);
+        *ctx.state_ref().write() =
+            datafusion::execution::SessionStateBuilder::new_from_existing(state)
+                .with_optimizer_rules(rules)
+                .build();
     }
     Ok(())
 }

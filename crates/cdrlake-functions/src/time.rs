@@ -145,6 +145,12 @@ impl ScalarUDFImpl for LocalTime {
     }
 }
 
+/// Whether `f` is this crate's `local_time` (not merely a function of that name).
+pub(crate) fn is_local_time(f: &ScalarUDF) -> bool {
+    let inner: &dyn std::any::Any = f.inner().as_ref();
+    inner.downcast_ref::<LocalTime>().is_some()
+}
+
 pub(crate) fn functions() -> Vec<ScalarUDF> {
     vec![ScalarUDF::new_from_impl(LocalTime::new())]
 }
