@@ -247,3 +247,36 @@ def test_unfiltered_count_min_max_are_answered_from_footers_exactly(local_lake):
     as_us = lambda s: (datetime.datetime.fromisoformat(s.replace("Z", "+00:00")) - epoch) // datetime.timedelta(microseconds=1)
     assert (as_us(got["t0"]), as_us(got["t1"])) == (t0, t1)
     assert d1 >= "2026-11-01", "the second ingest's days are in the answer"
+
+
+def test_joins_with_a_whole_table_push_no_dynamic_filter(local_lake):
+    """A hash join whose build side reads a whole table (calls with every tenant, for the time
+    zone) pushes no dynamic filter into the probe scan: the plan has a NoJoinFilterExec and the
+    calls scan no DynamicFilter. A build side that is a selection (one tenant) keeps it. Both
+    answers equal an independent engine's."""
+    local_lake.run("generate", "--tenants", "3", "--days", "2", "--calls-per-day", "300")
+    local_lake.run("ingest", "--no-rollups")
+
+    def analyzed(sql: str) -> str:
+        return "\n".join(r["plan"] for r in local_lake.query(f"EXPLAIN ANALYZE {sql}"))
+
+    whole = ("SELECT t.time_zone, count(*) AS n FROM calls c JOIN tenants t ON t.tenant_id = c.tenant_id "
+             "GROUP BY t.time_zone ORDER BY t.time_zone")
+    plan = analyzed(whole)
+    assert "NoJoinFilterExec" in plan and "DynamicFilter" not in plan, plan
+    first = local_lake.query("SELECT min(tenant_id) AS t FROM tenants")[0]["t"]
+    selective = ("SELECT t.time_zone, count(*) AS n FROM calls c "
+                 f"JOIN (SELECT * FROM tenants WHERE tenant_id = '{first}') t ON t.tenant_id = c.tenant_id "
+                 "GROUP BY t.time_zone ORDER BY t.time_zone")
+    plan = analyzed(selective)
+    assert "NoJoinFilterExec" not in plan and "DynamicFilter" in plan, plan
+
+    calls = DeltaTable(f"{local_lake.store}/tables/calls").to_pyarrow_table()
+    tenants = DeltaTable(f"{local_lake.store}/tables/tenants").to_pyarrow_table()
+    con = duckdb.connect()
+    con.register("calls", calls)
+    con.register("tenants", tenants)
+    for sql in (whole, selective):
+        want = [{"time_zone": z, "n": n} for z, n in con.execute(sql).fetchall()]
+        assert local_lake.query(sql) == want, sql
+        assert len(want) >= 1

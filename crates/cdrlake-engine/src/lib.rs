@@ -30,6 +30,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+mod joinfilter;
 pub mod log;
 mod scope;
 mod stats;
@@ -316,7 +317,13 @@ impl Lake {
         runtime: Option<Arc<RuntimeEnv>>,
     ) -> Result<SessionContext, EngineError> {
         let runtime = runtime.unwrap_or_else(|| Arc::clone(&self.runtime));
-        let ctx = SessionContext::new_with_config_rt(session_config(&self.opts)?, runtime);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(session_config(&self.opts)?)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rules(joinfilter::physical_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         match scope {
             Scope::All => {
                 for (name, provider) in &self.tables {
