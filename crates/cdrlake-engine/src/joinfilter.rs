@@ -10,31 +10,34 @@
 //! 0.97 s for `call_quality_poor_calls`.
 //!
 //! This physical optimizer rule (before DataFusion's last filter pushdown, which places the
-//! dynamic filters) puts a barrier ([`NoJoinFilterExec`]) above the probe side of every hash
-//! join whose build side reads one table whole: a file scan with no predicate, under nothing
-//! but projections, repartitions, coalescing and other row-preserving nodes. The barrier passes
-//! rows through and accepts no filter from above, as DataFusion's default does. A join whose
-//! build side is filtered in any way keeps its dynamic filter.
+//! dynamic filters) puts a barrier (a [`BarrierExec`] named `NoJoinFilterExec`) above the
+//! probe side of every hash join whose build side reads one table whole: a file scan with no
+//! predicate, under nothing but projections, repartitions and coalescing. The barrier passes
+//! rows through and accepts no filter from above. A join whose build side is filtered in any
+//! way keeps its dynamic filter.
 
-use std::fmt;
 use std::sync::Arc;
 
+use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, exec_err};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+
+use crate::barrier::BarrierExec;
 
 /// The rule's name, for placing it and for tests.
 pub const RULE_NAME: &str = "cdrlake_no_join_filter_from_whole_tables";
+
+/// The name of the barrier node in plans.
+const BARRIER: &str = "NoJoinFilterExec";
 
 #[derive(Debug, Default)]
 pub struct WholeTableJoins;
@@ -52,13 +55,14 @@ impl PhysicalOptimizerRule for WholeTableJoins {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
             };
-            if !reads_whole_table(join.left())
-                || join.right().downcast_ref::<NoJoinFilterExec>().is_some()
-            {
+            if !reads_whole_table(join.left()) || join.right().name() == BARRIER {
                 return Ok(Transformed::no(node));
             }
-            let probe: Arc<dyn ExecutionPlan> =
-                Arc::new(NoJoinFilterExec::new(Arc::clone(join.right())));
+            let probe: Arc<dyn ExecutionPlan> = Arc::new(BarrierExec::new(
+                BARRIER,
+                "build side reads a whole table".to_string(),
+                Arc::clone(join.right()),
+            ));
             let left = Arc::clone(join.left());
             Ok(Transformed::yes(replace_children_if_necessary(
                 Arc::clone(&node),
@@ -104,76 +108,6 @@ fn reads_whole_table(plan: &Arc<dyn ExecutionPlan>) -> bool {
         Ok(TreeNodeRecursion::Continue)
     });
     visit.is_ok() && whole && leaves == 1
-}
-
-/// Passes its input's rows through and takes no filter from above (DataFusion's default for
-/// a node that does not say otherwise), so a join's dynamic filter stops here.
-#[derive(Debug)]
-pub struct NoJoinFilterExec {
-    input: Arc<dyn ExecutionPlan>,
-    properties: Arc<PlanProperties>,
-}
-
-impl NoJoinFilterExec {
-    fn new(input: Arc<dyn ExecutionPlan>) -> NoJoinFilterExec {
-        let properties = Arc::new(input.properties().as_ref().clone());
-        NoJoinFilterExec { input, properties }
-    }
-}
-
-impl DisplayAs for NoJoinFilterExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "NoJoinFilterExec: build side reads a whole table")
-    }
-}
-
-impl ExecutionPlan for NoJoinFilterExec {
-    fn name(&self) -> &str {
-        "NoJoinFilterExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match <[_; 1]>::try_from(children) {
-            Ok([child]) => Ok(Arc::new(NoJoinFilterExec::new(child))),
-            Err(_) => exec_err!("NoJoinFilterExec takes exactly one child"),
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(
-            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-        ) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
 }
 
 /// DataFusion's physical optimizer rules with [`WholeTableJoins`] placed just before the last

@@ -30,6 +30,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+mod barrier;
 mod joinfilter;
 pub mod log;
 mod scope;

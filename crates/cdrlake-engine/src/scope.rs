@@ -20,13 +20,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{JoinType, Statistics, exec_err};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::barrier::BarrierExec;
 use datafusion::prelude::{SessionContext, col, lit};
 
 /// Whose rows a session sees.
@@ -229,7 +230,7 @@ impl TableProvider for ScopedTable {
             df = df.limit(0, Some(n))?;
         }
         let plan = df.create_physical_plan().await?;
-        Ok(Arc::new(ScopeExec::new(self.name.clone(), plan)))
+        Ok(scope_barrier(&self.name, plan))
     }
 }
 
@@ -276,80 +277,13 @@ pub(crate) fn cannot_fail(e: &Expr) -> bool {
     }
 }
 
-/// The barrier above a scoped scan: it passes rows through unchanged, and (by not accepting
-/// any filter pushed down from its parents) keeps the query's other filters above the scope's
-/// restriction.
-#[derive(Debug)]
-pub(crate) struct ScopeExec {
-    table: String,
-    input: Arc<dyn ExecutionPlan>,
-    properties: Arc<PlanProperties>,
-}
-
-impl ScopeExec {
-    fn new(table: String, input: Arc<dyn ExecutionPlan>) -> ScopeExec {
-        let properties = Arc::new(input.properties().as_ref().clone());
-        ScopeExec {
-            table,
-            input,
-            properties,
-        }
-    }
-}
-
-impl DisplayAs for ScopeExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ScopeExec: table={}", self.table)
-    }
-}
-
-impl ExecutionPlan for ScopeExec {
-    fn name(&self) -> &str {
-        "ScopeExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match <[_; 1]>::try_from(children) {
-            Ok([child]) => Ok(Arc::new(ScopeExec::new(self.table.clone(), child))),
-            Err(_) => exec_err!("ScopeExec takes exactly one child"),
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(
-            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
-        ) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
+/// The barrier above a scoped scan (see the module documentation).
+fn scope_barrier(table: &str, input: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    Arc::new(BarrierExec::new(
+        "ScopeExec",
+        format!("table={table}"),
+        input,
+    ))
 }
 
 #[cfg(test)]
