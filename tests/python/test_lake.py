@@ -271,6 +271,13 @@ def test_joins_with_a_whole_table_push_no_dynamic_filter(local_lake):
     plan = analyzed(selective)
     assert "NoJoinFilterExec" not in plan and "DynamicFilter" in plan, plan
 
+    # Sessions also rewrite local-time bounds with their UTC fast path (cdrlake_local_time_bounds).
+    local = ("SELECT count(*) AS n FROM calls c JOIN tenants t ON t.tenant_id = c.tenant_id "
+             "WHERE local_time(c.invite_time, t.time_zone) >= TIMESTAMP '2020-01-01 00:00:00'")
+    plan = analyzed(local)
+    assert "OR local_time(invite_time" in plan, plan
+    assert local_lake.query(local) == [{"n": local_lake.query("SELECT count(*) AS n FROM calls")[0]["n"]}]
+
     calls = DeltaTable(f"{local_lake.store}/tables/calls").to_pyarrow_table()
     tenants = DeltaTable(f"{local_lake.store}/tables/tenants").to_pyarrow_table()
     con = duckdb.connect()

@@ -322,6 +322,9 @@ impl Lake {
             .with_config(session_config(&self.opts)?)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_optimizer_rules(cdrlake_functions::optimizer_rules(
+                datafusion::optimizer::Optimizer::new().rules,
+            ))
             .with_physical_optimizer_rules(joinfilter::physical_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);

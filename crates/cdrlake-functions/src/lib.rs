@@ -108,39 +108,48 @@ pub fn register_all_with(ctx: &SessionContext, reference: &Reference) -> Result<
         ctx.register_udwf(f);
     }
     ctx.register_udtf(CONCURRENCY_FUNCTION, concurrency::table_function());
-    let rule = floatcmp::rule();
-    let present = ctx
-        .state()
+    let state = ctx.state();
+    let float = floatcmp::rule();
+    let has_float = state
         .analyzer()
         .rules
         .iter()
-        .any(|r| r.name() == datafusion::optimizer::AnalyzerRule::name(rule.as_ref()));
-    if !present {
-        ctx.add_analyzer_rule(rule);
-    }
-    let rule = localbounds::rule();
-    let present = ctx
-        .state()
-        .optimizers()
-        .iter()
-        .any(|r| r.name() == datafusion::optimizer::OptimizerRule::name(rule.as_ref()));
-    if !present {
-        // Before common subexpression elimination, which would otherwise compute the
-        // local_time both bounds share for every row (a projection below the filter), and
-        // after filters are pushed into joins and literals folded.
-        let state = ctx.state();
-        let mut rules = state.optimizers().to_vec();
-        let at = rules
-            .iter()
-            .position(|r| r.name() == "common_sub_expression_eliminate")
-            .unwrap_or(rules.len());
-        rules.insert(at, rule);
+        .any(|r| r.name() == datafusion::optimizer::AnalyzerRule::name(float.as_ref()));
+    if !has_local_time_bounds(state.optimizers()) {
+        let rules = optimizer_rules(state.optimizers().to_vec());
         *ctx.state_ref().write() =
             datafusion::execution::SessionStateBuilder::new_from_existing(state)
                 .with_optimizer_rules(rules)
                 .build();
     }
+    if !has_float {
+        ctx.add_analyzer_rule(float);
+    }
     Ok(())
+}
+
+type OptimizerRuleRef = Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>;
+
+fn has_local_time_bounds(rules: &[OptimizerRuleRef]) -> bool {
+    rules.iter().any(|r| r.name() == localbounds::RULE_NAME)
+}
+
+/// `rules` (a session's logical optimizer rules, e.g. DataFusion's defaults
+/// `Optimizer::new().rules`) with cdrlake's `cdrlake_local_time_bounds` placed before common
+/// subexpression elimination, which would otherwise compute the `local_time` both bounds of a
+/// period share for every row (a projection below the filter), and after filters are pushed
+/// into joins and literals folded. A session built with `SessionStateBuilder` can pass them to
+/// `with_optimizer_rules`; [`register_all_with`] adds them to a session that lacks them.
+pub fn optimizer_rules(mut rules: Vec<OptimizerRuleRef>) -> Vec<OptimizerRuleRef> {
+    if has_local_time_bounds(&rules) {
+        return rules;
+    }
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "common_sub_expression_eliminate")
+        .unwrap_or(rules.len());
+    rules.insert(at, localbounds::rule());
+    rules
 }
 
 /// One function's name, kind and documentation, for listings and `docs/functions.md`.

@@ -45,9 +45,12 @@ pub(crate) fn rule() -> Arc<LocalTimeBounds> {
     Arc::new(LocalTimeBounds)
 }
 
+/// The rule's name.
+pub(crate) const RULE_NAME: &str = "cdrlake_local_time_bounds";
+
 impl OptimizerRule for LocalTimeBounds {
     fn name(&self) -> &str {
-        "cdrlake_local_time_bounds"
+        RULE_NAME
     }
 
     fn apply_order(&self) -> Option<ApplyOrder> {
