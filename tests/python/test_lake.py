@@ -186,8 +186,8 @@ def test_rate_centers_load_into_an_s3_store_and_independent_readers_see_them(
 
 
 def test_datafusion_settings_come_from_the_environment(cdrlake_bin, tmp_path):
-    """DATAFUSION_<KEY> overrides a setting for the process, cdrlake's own defaults included;
-    a value that does not fit is an error naming the variable."""
+    """DATAFUSION_<KEY> overrides a setting for the process, cdrlake's own defaults included,
+    in the Delta scans as well; a value that does not fit is an error naming the variable."""
     from conftest import Cdrlake
 
     lake = Cdrlake(cdrlake_bin, str(tmp_path / "lake"))
@@ -202,6 +202,12 @@ def test_datafusion_settings_come_from_the_environment(cdrlake_bin, tmp_path):
                                                "DATAFUSION_EXECUTION_BATCH_SIZE": "32768"})
     assert {r["name"]: r["value"] for r in tuned.query(sql)} == {
         "datafusion.execution.batch_size": "32768", "datafusion.execution.parquet.pushdown_filters": "false"}
+    # They reach the Delta scans too: strings are read as view types unless the setting says
+    # otherwise (delta-rs's scan ignores the session unless it is given it).
+    typed = "SELECT arrow_typeof(call_id) AS t FROM calls LIMIT 1"
+    assert lake.query(typed) == [{"t": "Utf8View"}]
+    plain = Cdrlake(cdrlake_bin, lake.store, {"DATAFUSION_EXECUTION_PARQUET_SCHEMA_FORCE_VIEW_TYPES": "false"})
+    assert plain.query(typed) == [{"t": "Utf8"}]
     bad = Cdrlake(cdrlake_bin, lake.store, {"DATAFUSION_EXECUTION_BATCH_SIZE": "lots"})
     p = bad.run("query", "SELECT 1", check=False)
     assert p.returncode == 1

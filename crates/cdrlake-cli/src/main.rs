@@ -320,7 +320,6 @@ fn error_text(e: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> Result<i32> {
     let engine = EngineOptions {
         target_partitions: cli.threads,
-        plain_strings: false,
     };
     match cli.command {
         Command::Schema { markdown } => {

@@ -62,7 +62,6 @@ pub struct RefreshSummary {
 fn engine_options() -> EngineOptions {
     EngineOptions {
         target_partitions: 0,
-        plain_strings: true,
     }
 }
 

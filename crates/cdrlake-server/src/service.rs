@@ -246,11 +246,6 @@ impl CdrlakeFlightSql {
         auth: Auth,
         limits: Limits,
     ) -> Result<CdrlakeFlightSql, cdrlake_engine::EngineError> {
-        // Clients get plain Utf8/Binary: read them so, and nothing needs a cast on the way out.
-        let engine = EngineOptions {
-            plain_strings: true,
-            ..engine
-        };
         let lake = Lake::load(&store, &engine).await?;
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
         let workers = match engine.target_partitions {
