@@ -864,6 +864,30 @@ def test_a_rare_number_lookup_skips_row_groups_by_bloom_filter(lake):
         f"SELECT count(*) AS n FROM calls WHERE caller_number = '{rare}' OR callee_number = '{rare}'")[0]["n"]
 
 
+def test_a_number_lookup_reads_no_dictionary_pages(lake):
+    """calls_by_number's high-cardinality columns are written without dictionary encoding: a
+    dictionary page (up to 1 MB per column chunk) is read and decoded before any data page, so
+    a lookup that the page index narrows to one page per file read megabytes per file for
+    it (docs/storage.md, rollups). The low-cardinality tenant_id keeps its dictionary."""
+    import pyarrow.parquet as pq
+
+    plain = {"number", "call_id", "invite_time", "caller_number", "callee_number"}
+    folder = rollup_folder(lake, "calls_by_number")
+    files = active_files(lake, folder)
+    assert files
+    for f in files:
+        meta = pq.ParquetFile(f"{lake.store}/{folder}/{f}").metadata
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                col = meta.row_group(g).column(c)
+                dictionary = col.dictionary_page_offset is not None or any(
+                    "DICTIONARY" in e for e in col.encodings)
+                if col.path_in_schema in plain:
+                    assert not dictionary, (f, col.path_in_schema, col.encodings)
+                elif col.path_in_schema == "tenant_id":
+                    assert dictionary, (f, col.encodings)
+
+
 def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:
     """The partitions of each rollup that the files landed since `landed` change."""
     new = landing_files(lake) - landed

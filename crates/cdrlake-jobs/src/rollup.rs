@@ -423,6 +423,9 @@ pub(crate) fn rollup_writer_properties(
             .set_column_bloom_filter_enabled(ColumnPath::from(*c), true)
             .set_column_bloom_filter_fpp(ColumnPath::from(*c), 0.01);
     }
+    for c in def.plain_columns {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
     builder
         // Snappy, not the tables' zstd: a dashboard query over a rollup reads a few hundred
         // small column chunks, and the Parquet reader sets up a zstd context for each one (a

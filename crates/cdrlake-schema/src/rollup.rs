@@ -24,6 +24,10 @@ pub struct RollupDef {
     /// Columns with a Parquet bloom filter (1 % false positives): point lookups of a value
     /// that is in few partitions skip the others' row groups without reading their pages.
     pub bloom_filter_columns: &'static [&'static str],
+    /// Columns written without dictionary encoding: the high-cardinality columns of a lookup
+    /// index. A dictionary page (up to 1 MB per column chunk) is read and decoded before any
+    /// data page of its chunk, even when the page index keeps a single page of it.
+    pub plain_columns: &'static [&'static str],
     /// How a team admin's rows are chosen: None, by `team_id` (the rollup has it); Some(c),
     /// through the user named by column `c` (a user of one of the teams).
     pub team_user_column: Option<&'static str>,
@@ -53,6 +57,7 @@ pub const CALLS_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -65,6 +70,7 @@ pub const IMS_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/ims_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -77,6 +83,7 @@ pub const TEAM_CALLS_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/team_calls_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -89,6 +96,7 @@ pub const ACTIVITY_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/activity_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -101,6 +109,7 @@ pub const LOGINS_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/logins_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: Some("user_id"),
 };
 
@@ -113,6 +122,7 @@ pub const RATINGS_HOURLY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/ratings_hourly.sql"),
     sort_columns: &["tenant_id", "local_hour"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -125,6 +135,7 @@ pub const CALLS_DAILY: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/calls_daily.sql"),
     sort_columns: &["tenant_id", "customer", "provider"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -137,6 +148,7 @@ pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/calls_by_number.sql"),
     sort_columns: &["number", "invite_time"],
     bloom_filter_columns: &["number"],
+    plain_columns: &["number", "call_id", "invite_time", "caller_number", "callee_number"],
     team_user_column: None,
 };
 
@@ -149,6 +161,7 @@ pub const CONFERENCE_LEGS: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/conference_legs.sql"),
     sort_columns: &["tenant_id", "invite_time"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
@@ -167,6 +180,7 @@ pub const CONCURRENCY_SLOTS: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/concurrency_slots.sql"),
     sort_columns: &["tenant_id", "slot_start"],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     team_user_column: None,
 };
 
