@@ -583,13 +583,10 @@ pub async fn delta_provider(
     };
     let state = ctx.state();
     table.update_datafusion_session(&state).map_err(delta_err)?;
-    // The session's settings, not delta-rs's defaults: without it the scan reads strings as
-    // view types whatever `schema_force_view_types` says, so a plain-strings session (the
-    // Flight server's) cast every string column of every result batch on its way out.
-    let provider = table
-        .table_provider()
-        .with_session(Arc::new(state))
-        .await?;
+    // The scan takes the session's settings, not delta-rs's defaults: without the session it
+    // reads strings as view types and pushes filters down whatever the session (and its
+    // DATAFUSION_* variables) says.
+    let provider = table.table_provider().with_session(Arc::new(state)).await?;
     let snapshot = table.snapshot().map_err(delta_err)?;
     let (mut files, mut bytes) = (0u64, 0u64);
     for f in snapshot.log_data().iter() {

@@ -148,7 +148,13 @@ pub const CALLS_BY_NUMBER: RollupDef = RollupDef {
     sql: include_str!("../../../sql/rollups/calls_by_number.sql"),
     sort_columns: &["number", "invite_time"],
     bloom_filter_columns: &["number"],
-    plain_columns: &["number", "call_id", "invite_time", "caller_number", "callee_number"],
+    plain_columns: &[
+        "number",
+        "call_id",
+        "invite_time",
+        "caller_number",
+        "callee_number",
+    ],
     team_user_column: None,
 };
 
