@@ -864,28 +864,49 @@ def test_a_rare_number_lookup_skips_row_groups_by_bloom_filter(lake):
         f"SELECT count(*) AS n FROM calls WHERE caller_number = '{rare}' OR callee_number = '{rare}'")[0]["n"]
 
 
+def dictionary_columns(lake: Cdrlake, folder: str) -> dict[str, set[bool]]:
+    """Column -> whether its chunks are dictionary-encoded, over every active file of a table."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, set[bool]] = {}
+    for f in active_files(lake, folder):
+        meta = pq.ParquetFile(f"{lake.store}/{folder}/{f}").metadata
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                col = meta.row_group(g).column(c)
+                out.setdefault(col.path_in_schema, set()).add(
+                    col.dictionary_page_offset is not None or any("DICTIONARY" in e for e in col.encodings))
+    return out
+
+
+def test_high_cardinality_columns_are_written_without_dictionaries(lake):
+    """Times and quality measurements are nearly unique per row: their dictionary would be the
+    column itself plus an index per row (docs/storage.md, Encoding). Ingest and compaction
+    both write them plain; low-cardinality columns keep their dictionaries."""
+    plain = {"tables/calls": {"call_id", "invite_time", "answer_time", "end_time", "latitude", "longitude"},
+             "tables/streams": {"call_id", "stream_id", "start_time", "loss_rate_avg", "loss_rate_max",
+                                "jitter_avg_ms", "jitter_max_ms", "rtt_avg_ms", "rtt_max_ms",
+                                "concealed_ratio", "degradation_avg", "mos_avg", "mos_min"}}
+    for step in ("ingested", "compacted"):
+        if step == "compacted":
+            job(lake, "compact")
+        for folder, columns in plain.items():
+            found = dictionary_columns(lake, folder)
+            for c in columns:
+                assert found[c] == {False}, (step, folder, c)
+            assert found["tenant_id"] == {True}, (step, folder)
+            assert found["media"] == {True}, (step, folder)
+
+
 def test_a_number_lookup_reads_no_dictionary_pages(lake):
     """calls_by_number's high-cardinality columns are written without dictionary encoding: a
     dictionary page (up to 1 MB per column chunk) is read and decoded before any data page, so
     a lookup that the page index narrows to one page per file read megabytes per file for
     it (docs/storage.md, rollups). The low-cardinality tenant_id keeps its dictionary."""
-    import pyarrow.parquet as pq
-
-    plain = {"number", "call_id", "invite_time", "caller_number", "callee_number"}
-    folder = rollup_folder(lake, "calls_by_number")
-    files = active_files(lake, folder)
-    assert files
-    for f in files:
-        meta = pq.ParquetFile(f"{lake.store}/{folder}/{f}").metadata
-        for g in range(meta.num_row_groups):
-            for c in range(meta.num_columns):
-                col = meta.row_group(g).column(c)
-                dictionary = col.dictionary_page_offset is not None or any(
-                    "DICTIONARY" in e for e in col.encodings)
-                if col.path_in_schema in plain:
-                    assert not dictionary, (f, col.path_in_schema, col.encodings)
-                elif col.path_in_schema == "tenant_id":
-                    assert dictionary, (f, col.encodings)
+    found = dictionary_columns(lake, rollup_folder(lake, "calls_by_number"))
+    for c in ("number", "call_id", "invite_time", "caller_number", "callee_number"):
+        assert found[c] == {False}, c
+    assert found["tenant_id"] == {True}
 
 
 def new_partitions(lake: Cdrlake, landed: set[Path]) -> dict[str, list[str]]:

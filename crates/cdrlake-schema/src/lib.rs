@@ -147,6 +147,11 @@ pub struct TableDef {
     pub row_rules: &'static [RowRule],
     /// Columns written with Parquet bloom filters (point lookups: numbers, ids).
     pub bloom_filter_columns: &'static [&'static str],
+    /// Columns written without dictionary encoding besides the key: high-cardinality times
+    /// and measurements, where nearly every value in a row group is distinct. Their
+    /// dictionary page (the writer's 1 MB limit) is then the column itself, read and decoded
+    /// before the first data page, plus an index per row; plain pages are read as they are.
+    pub plain_columns: &'static [&'static str],
     /// The sort order of rows inside each data file.
     pub sort_columns: &'static [&'static str],
 }
@@ -569,6 +574,13 @@ pub const CALLS: TableDef = TableDef {
         },
     ],
     bloom_filter_columns: &["call_id", "caller_number", "callee_number"],
+    plain_columns: &[
+        "invite_time",
+        "answer_time",
+        "end_time",
+        "latitude",
+        "longitude",
+    ],
     sort_columns: &["tenant_id", "invite_time"],
 };
 
@@ -771,6 +783,19 @@ pub const STREAMS: TableDef = TableDef {
     time_column: Some("start_time"),
     row_rules: &[],
     bloom_filter_columns: &["call_id"],
+    plain_columns: &[
+        "start_time",
+        "loss_rate_avg",
+        "loss_rate_max",
+        "jitter_avg_ms",
+        "jitter_max_ms",
+        "rtt_avg_ms",
+        "rtt_max_ms",
+        "concealed_ratio",
+        "degradation_avg",
+        "mos_avg",
+        "mos_min",
+    ],
     sort_columns: &["tenant_id", "start_time"],
 };
 
@@ -845,6 +870,7 @@ pub const MESSAGES: TableDef = TableDef {
         later: "end_time",
     }],
     bloom_filter_columns: &["session_id"],
+    plain_columns: &[],
     sort_columns: &["tenant_id", "start_time"],
 };
 
@@ -919,6 +945,7 @@ pub const REGISTRATIONS: TableDef = TableDef {
     time_column: Some("event_time"),
     row_rules: &[],
     bloom_filter_columns: &["user_id"],
+    plain_columns: &[],
     sort_columns: &["tenant_id", "event_time"],
 };
 
@@ -954,6 +981,7 @@ pub const TENANTS: TableDef = TableDef {
     time_column: None,
     row_rules: &[],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     sort_columns: &["tenant_id"],
 };
 
@@ -969,6 +997,7 @@ pub const TEAMS: TableDef = TableDef {
     time_column: None,
     row_rules: &[],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     sort_columns: &["tenant_id", "team_id"],
 };
 
@@ -1019,6 +1048,7 @@ pub const USERS: TableDef = TableDef {
     time_column: None,
     row_rules: &[],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     sort_columns: &["tenant_id", "user_id"],
 };
 
@@ -1061,6 +1091,7 @@ pub const NUMBERS: TableDef = TableDef {
     time_column: None,
     row_rules: &[],
     bloom_filter_columns: &[],
+    plain_columns: &[],
     sort_columns: &["tenant_id", "number"],
 };
 
@@ -1128,6 +1159,12 @@ pub fn markdown() -> String {
                 t.bloom_filter_columns.join("`, `")
             ));
         }
+        if !t.plain_columns.is_empty() {
+            out.push_str(&format!(
+                " No dictionary encoding on `{}` (nearly unique values).",
+                t.plain_columns.join("`, `")
+            ));
+        }
         out.push_str("\n\n| column | type | required | rule | meaning |\n|---|---|---|---|---|\n");
         for c in t.columns {
             out.push_str(&format!(
@@ -1193,6 +1230,7 @@ mod tests {
                 .iter()
                 .chain(t.sort_columns)
                 .chain(t.bloom_filter_columns)
+                .chain(t.plain_columns)
             {
                 assert!(t.column(k).is_some(), "{}: unknown column {k}", t.name);
             }

@@ -335,9 +335,9 @@ pub fn writer_properties(def: &TableDef) -> WriterProperties {
             .set_column_bloom_filter_enabled(ColumnPath::from(*c), true)
             .set_column_bloom_filter_fpp(ColumnPath::from(*c), 0.01);
     }
-    // Keys are unique per row: a dictionary never pays off, and the writer would build one
-    // for every page before giving up on it.
-    for c in def.key {
+    // Keys are unique per row, and the plain columns nearly so: a dictionary never pays off
+    // (docs/storage.md, Encoding).
+    for c in def.key.iter().chain(def.plain_columns) {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
     }
     b.build()
