@@ -33,6 +33,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 mod barrier;
 mod joinfilter;
 pub mod log;
+mod scan;
 mod scope;
 mod stats;
 pub use scope::Scope;
@@ -593,8 +594,10 @@ pub async fn delta_provider(
         files += 1;
         bytes += u64::try_from(f.size()).unwrap_or(0);
     }
+    let files_list = scan::SnapshotFiles::try_new(table, provider.schema());
     Ok(Arc::new(LakeTable {
         inner: provider,
+        files: files_list,
         page_index: files == 0 || bytes / files >= PAGE_INDEX_MIN_FILE_BYTES,
     }))
 }
@@ -612,9 +615,15 @@ const PAGE_INDEX_MIN_FILE_BYTES: u64 = 1 << 20;
 /// An unfiltered scan without a limit also gets exact statistics from its files' footers
 /// ([`stats`]), which delta-rs does not give it. A scoped (tenant or team) scan always has a
 /// filter, so its statistics never describe other tenants' rows.
+///
+/// Scans of a snapshot that needs only plain Parquet reads are planned from its file list,
+/// kept since the lake was loaded ([`scan`]), not by delta-rs, which replays the log for
+/// every scan.
 #[derive(Debug)]
 struct LakeTable {
     inner: Arc<dyn TableProvider>,
+    /// The snapshot's files, when cdrlake plans its scans itself.
+    files: Option<scan::SnapshotFiles>,
     /// Whether scans use the page index (off for tables of small files).
     page_index: bool,
 }
@@ -659,7 +668,14 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.inner.scan(state, projection, filters, limit).await
+        match &self.files {
+            Some(files) => {
+                files
+                    .scan(state, projection, filters, limit, self.page_index)
+                    .await
+            }
+            None => self.inner.scan(state, projection, filters, limit).await,
+        }
     }
 
     async fn scan_with_args<'a>(
@@ -667,6 +683,18 @@ impl TableProvider for LakeTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> datafusion::error::Result<ScanResult> {
+        if let Some(files) = &self.files {
+            let plan = files
+                .scan(
+                    state,
+                    args.projection().map(|p| p.to_vec()).as_ref(),
+                    args.filters().unwrap_or_default(),
+                    args.limit(),
+                    self.page_index,
+                )
+                .await?;
+            return Ok(ScanResult::new(plan));
+        }
         let unfiltered = args.filters().is_none_or(|f| f.is_empty()) && args.limit().is_none();
         let result = match state.as_any().downcast_ref::<SessionState>() {
             Some(s)

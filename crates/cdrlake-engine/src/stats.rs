@@ -45,13 +45,13 @@ const FOOTER_READS_IN_FLIGHT: usize = 16;
 
 /// One data file's statistics by column name, as its footer states them.
 #[derive(Debug)]
-struct FileStats {
+pub(crate) struct FileStats {
     num_rows: usize,
     columns: HashMap<String, ColumnStatistics>,
 }
 
 /// A data file by URL and size.
-type FileKey = (String, u64);
+pub(crate) type FileKey = (String, u64);
 
 static CACHE: LazyLock<Mutex<HashMap<FileKey, Arc<FileStats>>>> = LazyLock::new(Default::default);
 
@@ -169,7 +169,7 @@ async fn exact_statistics(
 
 /// The statistics of several files together. Unlike `Statistics::try_merge`, a file whose
 /// column is all NULL does not make the column's bounds unknown: it has no values to bound.
-fn merge<'a>(parts: impl Iterator<Item = &'a Statistics>, width: usize) -> Statistics {
+pub(crate) fn merge<'a>(parts: impl Iterator<Item = &'a Statistics>, width: usize) -> Statistics {
     let mut out = Statistics {
         num_rows: Precision::Exact(0),
         total_byte_size: Precision::Exact(0),
@@ -217,12 +217,12 @@ fn merge<'a>(parts: impl Iterator<Item = &'a Statistics>, width: usize) -> Stati
     out
 }
 
-fn file_key(base: &str, meta: &ObjectMeta) -> FileKey {
+pub(crate) fn file_key(base: &str, meta: &ObjectMeta) -> FileKey {
     (format!("{base}{}", meta.location), meta.size)
 }
 
 /// The statistics of each file: from the cache, or read from its footer (and then cached).
-async fn files_stats(
+pub(crate) async fn files_stats(
     base: &str,
     metas: &[&ObjectMeta],
     store: Arc<dyn ObjectStore>,
@@ -274,7 +274,7 @@ fn poisoned() -> DataFusionError {
 /// A file's statistics over the scan's file schema: the footer's where the column is in the
 /// file, unknown otherwise (a column added after the file was written: its values are NULL,
 /// and no bound is claimed). Byte size comes from the plan delta-rs made.
-fn file_statistics(
+pub(crate) fn file_statistics(
     stats: &FileStats,
     file_schema: &Schema,
     planned: Option<&Statistics>,
