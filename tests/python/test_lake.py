@@ -348,6 +348,14 @@ def test_scans_read_only_the_files_their_filters_can_match(local_lake):
         assert got == want, sql
     assert local_lake.query(checks[0])[0]["n"] > 0
 
+    # Rollups (reader feature timestampNtz, for their local hours) take the same path.
+    local_lake.run("rollup", "refresh")
+    sql = "SELECT sum(calls) AS n FROM calls_hourly"
+    assert "DeltaScanExec" not in physical(sql), physical(sql)
+    # The rollup's own definition (calls joined with tenants), computed from the raw rows.
+    assert local_lake.query(sql) == local_lake.query(
+        "SELECT count(*) AS n FROM calls c JOIN tenants t ON t.tenant_id = c.tenant_id")
+
 
 def test_tables_with_deletion_vectors_are_read_by_delta_rs(local_lake):
     """A table whose protocol needs more than plain Parquet reads (here deletion vectors,
