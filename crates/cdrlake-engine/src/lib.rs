@@ -683,15 +683,11 @@ impl TableProvider for LakeTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> datafusion::error::Result<ScanResult> {
-        if let Some(files) = &self.files {
-            let plan = files
-                .scan(
-                    state,
-                    args.projection().map(|p| p.to_vec()).as_ref(),
-                    args.filters().unwrap_or_default(),
-                    args.limit(),
-                    self.page_index,
-                )
+        if self.files.is_some() {
+            let projection = args.projection().map(|p| p.to_vec());
+            let filters = args.filters().unwrap_or_default();
+            let plan = self
+                .scan(state, projection.as_ref(), filters, args.limit())
                 .await?;
             return Ok(ScanResult::new(plan));
         }

@@ -31,7 +31,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use deltalake::delta_datafusion::engine::AsObjectStoreUrl;
@@ -206,37 +206,16 @@ impl SnapshotFiles {
             );
         }
         // Partition values first: footers are read only for the files they keep.
-        let by_partition: Vec<&SnapshotFile> = self
-            .prune(
-                state,
-                filters,
-                self.files
-                    .iter()
-                    .map(|f| Arc::clone(&f.partition_stats))
-                    .collect(),
-            )
-            .into_iter()
-            .zip(&self.files)
-            .filter_map(|(keep, f)| keep.then_some(f))
-            .collect();
+        let pruning = self.pruning_predicate(state, filters);
+        let by_partition = self.keep(pruning.as_deref(), self.files.iter().collect(), |f| {
+            Arc::clone(&f.partition_stats)
+        });
         let candidates = self.planned_files(state, &by_partition).await?;
-        let kept: Vec<PartitionedFile> = self
-            .prune(
-                state,
-                filters,
-                candidates
-                    .iter()
-                    .map(|f| {
-                        f.statistics
-                            .clone()
-                            .unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.scan_schema)))
-                    })
-                    .collect(),
-            )
-            .into_iter()
-            .zip(candidates)
-            .filter_map(|(keep, f)| keep.then_some(f))
-            .collect();
+        let kept = self.keep(pruning.as_deref(), candidates, |f| {
+            f.statistics
+                .clone()
+                .unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.scan_schema)))
+        });
         if kept.is_empty() {
             return Ok(Arc::new(EmptyExec::new(project_schema(
                 &self.schema,
@@ -337,36 +316,43 @@ impl SnapshotFiles {
         file
     }
 
-    /// Which files `filters` may match, by their statistics; all of them when the filters
-    /// cannot be turned into a pruning predicate.
-    fn prune(
+    /// The predicate that prunes files by their statistics; `None` when the filters cannot
+    /// prune (none, or none DataFusion can turn into a pruning predicate).
+    fn pruning_predicate(
         &self,
         state: &dyn Session,
         filters: &[Expr],
-        statistics: Vec<Arc<Statistics>>,
-    ) -> Vec<bool> {
-        let all = vec![true; statistics.len()];
-        let Some(predicate) = conjunction(filters.iter().cloned()) else {
-            return all;
-        };
-        let Ok(df_schema) = DFSchema::try_from(Arc::clone(&self.scan_schema)) else {
-            return all;
-        };
-        let Ok(physical) = state.create_physical_expr(predicate, &df_schema) else {
-            return all;
-        };
-        let Some(pruning) = PruningPredicateBuilder::new()
+    ) -> Option<Arc<PruningPredicate>> {
+        let predicate = conjunction(filters.iter().cloned())?;
+        let df_schema = DFSchema::try_from(Arc::clone(&self.scan_schema)).ok()?;
+        let physical = state.create_physical_expr(predicate, &df_schema).ok()?;
+        PruningPredicateBuilder::new()
             .with_file_schema(Arc::clone(&self.scan_schema))
             .with_max_in_list_size(state.config_options().execution.parquet.max_in_list_size)
             .build(physical)
-        else {
-            return all;
+    }
+
+    /// The items whose statistics `pruning` cannot rule out (all of them without a predicate).
+    fn keep<T>(
+        &self,
+        pruning: Option<&PruningPredicate>,
+        items: Vec<T>,
+        stats: impl Fn(&T) -> Arc<Statistics>,
+    ) -> Vec<T> {
+        let Some(pruning) = pruning else {
+            return items;
         };
-        pruning
-            .prune(&PrunableStatistics::new(
-                statistics,
-                Arc::clone(&self.scan_schema),
-            ))
-            .unwrap_or(all)
+        let statistics = items.iter().map(stats).collect();
+        match pruning.prune(&PrunableStatistics::new(
+            statistics,
+            Arc::clone(&self.scan_schema),
+        )) {
+            Ok(mask) => items
+                .into_iter()
+                .zip(mask)
+                .filter_map(|(item, keep)| keep.then_some(item))
+                .collect(),
+            Err(_) => items,
+        }
     }
 }
